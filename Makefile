@@ -1,0 +1,43 @@
+# One-command set-up on a fresh machine: a virtual environment, torch + torchvision,
+# the Debian Fashion-MNIST files when missing, and dastat itself with its test extras.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+JOBS ?= 2
+
+.PHONY: demo test test-all bench install data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg setup.py
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+data:
+	@if [ ! -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then \
+		echo "Installing the Debian package dataset-fashion-mnist"; \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+		|| { echo "could not install dataset-fashion-mnist; run: sudo apt-get install dataset-fashion-mnist"; exit 1; }; \
+	fi
+
+demo: install data
+	$(BIN)/dastat rank
+
+test: install data
+	$(BIN)/python -m pytest -n $(JOBS) -q
+
+test-all: install data
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "slow or not slow"
+
+bench: install data
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

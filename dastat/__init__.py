@@ -1,0 +1,1 @@
+"""dastat: choose the data augmentation for knowledge distillation from the teacher alone."""

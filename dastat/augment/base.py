@@ -1,0 +1,86 @@
+"""The contract every data augmentation (DA) in dastat keeps.
+
+A DA is called on a whole batch: ``aug(x, y, generator=g)`` with ``x`` N×C×H×W
+(uint8, or float in [0, 1]) on any device and ``y`` integer labels (or ``None``). It
+returns an :class:`AugmentResult`: the views ``x`` (same shape, dtype and device),
+labels ``y`` (soft N×K for DAs that mix two images, else the hard labels), and the
+random draws in ``params`` so any batch can be reproduced and inspected.
+
+All randomness is drawn from the explicit ``generator`` first, then applied
+deterministically; the input is never modified in place.
+
+Facts the statistics rely on are declared as class attributes:
+
+* ``shared_randomness`` — one random draw covers the whole batch (the paper's DAs draw
+  one Cutout mask, one Mixup λ, one CutMix box, one AutoAugment sub-policy per
+  batch), so views within a batch are not independent;
+* ``mixes`` — a view combines an image with a partner from the same batch;
+* ``deterministic`` — no randomness at all (``identity``, ``flip``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+
+@dataclass
+class AugmentContext:
+    """What a DA may need to know about the data and the models it serves.
+
+    ``mean`` is the dataset's per-channel mean in [0, 1] pixel space: the paper sets
+    Cutout holes to 0 *after* normalisation, which is the mean before it.
+    """
+
+    num_classes: int | None = None
+    image_size: int | None = None
+    channels: int | None = None
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    dataset: str | None = None
+    teacher: torch.nn.Module | None = None
+    student: torch.nn.Module | None = None
+
+
+@dataclass
+class AugmentResult:
+    """The output of a DA on one batch."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Teacher logits for the returned views when the DA already computed them (e.g.
+    #: CutMixPick ranks a pool by the teacher), so callers never forward them twice.
+    teacher_logits: torch.Tensor | None = None
+    #: Model forwards (images) the DA itself spent, for honest accounting.
+    forwards: int = 0
+
+
+class Augmentation:
+    """Base class: subclasses implement :meth:`forward`; ``__call__`` checks the batch."""
+
+    name: str = "augmentation"
+    shared_randomness: bool = False
+    mixes: bool = False
+    deterministic: bool = False
+
+    def __init__(self, context: AugmentContext | None = None):
+        self.context = context or AugmentContext()
+        self.spec = self.name
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> AugmentResult:
+        if x.ndim != 4:
+            raise ValueError(f"{self.name} expects a batch N×C×H×W, got a tensor of shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{self.name} got an empty batch")
+        return self.forward(x, y, generator)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None) -> AugmentResult:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.spec

@@ -1,0 +1,64 @@
+"""The ``dastat`` command line: argparse subcommands, each a thin layer over the API.
+
+``main(argv)`` returns the exit code: 0 on success, 2 for a user mistake (printed as
+one sentence, no traceback), 130 when interrupted. Each subcommand lives in its own
+module exposing ``register(subparsers)``, which adds its parser and sets ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UserError
+
+#: Subcommand modules, in the order ``dastat --help`` lists them.
+SUBCOMMANDS = ("score", "zoo", "augment")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dastat",
+        description="Rank data augmentations for knowledge distillation from the teacher alone.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dastat")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"dastat: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dastat: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

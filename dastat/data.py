@@ -1,0 +1,350 @@
+"""Datasets by spec: ``fashion-mnist``, ``cifar10[:ROOT]``, ``cifar100[:ROOT]``, ``imagefolder:PATH``.
+
+A spec resolves to a :class:`ImageData`: the train and test splits as sources of
+uint8 batches (N×C×H×W) plus what a teacher needs to know about them (class count,
+image size, channels, normalisation). Small datasets live in memory as one uint8
+tensor, so a batch is a single index operation; folders of image files are decoded
+by a ``DataLoader`` with workers. The training split's base view (random crop with
+zero padding of 1/8 of the side, then a horizontal flip) is applied batched, on the
+device, by :func:`dastat.augment.functional.base_view`.
+
+>>> parse_spec("cifar100:/data/cifar")
+('cifar100', '/data/cifar')
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+#: Normalisation constants by dataset family (mean, std per channel).
+NORMALIZATION = {
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
+
+
+@dataclass
+class Split:
+    """One split held in memory: ``images`` uint8 N×C×H×W and ``labels`` int64 N."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        indices: torch.Tensor | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(images, labels)`` batches of one pass over the split (or ``indices``)."""
+        order = torch.arange(len(self)) if indices is None else indices
+        if shuffle:
+            order = order[torch.randperm(len(order), generator=generator)]
+        stop = len(order) - (len(order) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            idx = order[start : start + batch_size]
+            yield self.images[idx], self.labels[idx]
+
+
+@dataclass
+class FolderSplit:
+    """A split read from image files on demand, resized to ``size``×``size``."""
+
+    root: Path
+    size: int
+    workers: int = 2
+    _dataset: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        from torchvision import datasets
+        from torchvision.transforms import v2
+
+        transform = v2.Compose([
+            v2.PILToTensor(),
+            v2.RGB(),
+            v2.Resize(self.size, antialias=True),
+            v2.CenterCrop(self.size),
+        ])
+        try:
+            self._dataset = datasets.ImageFolder(str(self.root), transform=transform)
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise UserError(f"{self.root} is not an image folder with one sub-folder per class ({exc})") from None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self._dataset.classes)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return torch.tensor(self._dataset.targets, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, indices=None):
+        order = torch.arange(len(self)) if indices is None else indices
+        if shuffle:
+            order = order[torch.randperm(len(order), generator=generator)]
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(self._dataset, order.tolist()),
+            batch_size=batch_size,
+            shuffle=False,
+            drop_last=drop_last,
+            num_workers=self.workers,
+            persistent_workers=False,
+        )
+        yield from loader
+
+
+@dataclass
+class ImageData:
+    """A dataset resolved from a spec: its splits and the facts a teacher needs."""
+
+    name: str
+    train: Split | FolderSplit
+    test: Split | FolderSplit | None
+    num_classes: int
+    channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: list[str]
+    spec: str = ""
+
+    def describe(self) -> str:
+        n_test = len(self.test) if self.test is not None else 0
+        return (
+            f"{self.name}: {len(self.train)} train / {n_test} test images, {self.num_classes} classes, "
+            f"{self.channels}×{self.image_size}×{self.image_size}"
+        )
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``name[:ROOT]`` into the dataset name and its root (or None)."""
+    name, _, root = spec.partition(":")
+    name = name.strip().lower().replace("_", "-")
+    if name in ("fashionmnist", "fmnist"):
+        name = "fashion-mnist"
+    if name in ("cifar-10", "cifar-100"):
+        name = name.replace("-", "")
+    if name not in DATASET_NAMES:
+        raise UserError(f"unknown dataset {spec!r}; choose one of: " + ", ".join(DATASET_NAMES))
+    return name, (root or None)
+
+
+def load_data(spec: str | None = None, *, download: bool = False) -> ImageData:
+    """Resolve a data spec (``None`` means Fashion-MNIST) to an :class:`ImageData`."""
+    name, root = parse_spec(spec or "fashion-mnist")
+    if name == "fashion-mnist":
+        data = _load_fashion_mnist(root, download)
+    elif name in ("cifar10", "cifar100"):
+        data = _load_cifar(name, root, download)
+    else:
+        if root is None:
+            raise UserError("imagefolder needs a path: --data imagefolder:PATH")
+        data = _load_imagefolder(root)
+    data.spec = spec or "fashion-mnist"
+    return data
+
+
+# --- Fashion-MNIST (IDX files) -------------------------------------------------
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(dims)):
+        raise UserError(f"{path} is truncated: expected {int(np.prod(dims))} bytes of data, found {len(body)}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for candidate in (root / stem, root / f"{stem}.gz", root / "FashionMNIST" / "raw" / stem,
+                      root / "FashionMNIST" / "raw" / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _load_fashion_mnist(root: str | None, download: bool) -> ImageData:
+    roots = [Path(root)] if root else [Path(d) for d in FASHION_MNIST_DIRS]
+    if os.environ.get("DASTAT_FASHION_MNIST"):
+        roots.insert(0, Path(os.environ["DASTAT_FASHION_MNIST"]))
+    for r in roots:
+        files = {stem: _find_idx(r, stem) for stem in (
+            "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+        if all(files.values()):
+            break
+    else:
+        if download and root:
+            from torchvision import datasets
+
+            datasets.FashionMNIST(root, train=True, download=True)
+            datasets.FashionMNIST(root, train=False, download=True)
+            return _load_fashion_mnist(root, download=False)
+        where = root or FASHION_MNIST_DIRS[0]
+        raise UserError(
+            f"Fashion-MNIST was not found in {where}; install it with "
+            "'apt-get install dataset-fashion-mnist', or pass --data fashion-mnist:ROOT "
+            "pointing to the IDX files (add --download to fetch them with torchvision)"
+        )
+
+    def split(images, labels) -> Split:
+        x = torch.from_numpy(_read_idx(files[images]).copy()).unsqueeze(1)
+        y = torch.from_numpy(_read_idx(files[labels]).astype(np.int64))
+        if x.shape[0] != y.shape[0]:
+            raise UserError(f"{files[images]} and {files[labels]} hold different numbers of items")
+        return Split(x, y)
+
+    mean, std = NORMALIZATION["fashion-mnist"]
+    return ImageData(
+        name="fashion-mnist",
+        train=split("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        test=split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        num_classes=10, channels=1, image_size=28, mean=mean, std=std,
+        classes=list(FASHION_MNIST_CLASSES),
+    )
+
+
+# --- CIFAR-10 / CIFAR-100 (torchvision's python pickles) ----------------------
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR batches (dicts of lists, bytes and numpy arrays) and nothing else.
+
+    A CIFAR batch is a pickle, and a pickle may run code; this one only rebuilds
+    numpy arrays and plain containers, so a tampered file fails instead of running.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("copyreg", "_reconstructor"),
+        ("builtins", "object"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            obj = _ArrayUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise UserError(f"{path} is not a CIFAR batch file ({exc})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is not a CIFAR batch file")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
+    folder, train_files, test_files, meta_file, label_key, names_key = {
+        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                    "batches.meta", "labels", "label_names"),
+        "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
+    }[name]
+    root_path = Path(root or "./data")
+    base = root_path / folder if (root_path / folder).is_dir() else root_path
+    if not (base / train_files[0]).exists():
+        if download:
+            from torchvision import datasets
+
+            cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+            cls(str(root_path), train=True, download=True)
+            cls(str(root_path), train=False, download=True)
+            return _load_cifar(name, root, download=False)
+        raise UserError(
+            f"{name} was not found under {root_path} (expected {folder}/ in torchvision's format); "
+            f"pass --data {name}:ROOT, or add --download to fetch it"
+        )
+
+    def split(files) -> Split:
+        images, labels = [], []
+        for fname in files:
+            entry = _unpickle(base / fname)
+            if "data" not in entry or label_key not in entry:
+                raise UserError(f"{base / fname} lacks the 'data' and '{label_key}' entries of a {name} batch")
+            data = np.asarray(entry["data"], dtype=np.uint8)
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise UserError(f"{base / fname} holds images of shape {data.shape[1:]}, not 3×32×32")
+            images.append(data.reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(entry[label_key], dtype=np.int64))
+        return Split(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)))
+
+    num_classes = 10 if name == "cifar10" else 100
+    classes = [str(i) for i in range(num_classes)]
+    if (base / meta_file).exists():
+        meta = _unpickle(base / meta_file)
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta.get(names_key, classes)]
+    test = split(test_files) if all((base / f).exists() for f in test_files) else None
+    mean, std = NORMALIZATION[name]
+    return ImageData(name=name, train=split(train_files), test=test, num_classes=num_classes, channels=3,
+                     image_size=32, mean=mean, std=std, classes=classes)
+
+
+# --- folders of images --------------------------------------------------------
+
+
+def _load_imagefolder(spec_root: str) -> ImageData:
+    path, _, opts = spec_root.partition(",")
+    size = 64
+    for opt in filter(None, opts.split(",")):
+        key, _, value = opt.partition("=")
+        if key.strip() != "size" or not value.strip().isdigit():
+            raise UserError(f"unknown imagefolder option {opt!r}; the one option is size=PIXELS")
+        size = int(value)
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"image folder {root} does not exist")
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+    train = FolderSplit(train_dir, size)
+    test = FolderSplit(test_dir, size) if test_dir is not None else None
+    if test is not None and test.classes != train.classes:
+        raise UserError(f"{test_dir} and {train_dir} have different class folders")
+    mean, std = NORMALIZATION["imagenet"]
+    return ImageData(name="imagefolder", train=train, test=test, num_classes=len(train.classes), channels=3,
+                     image_size=size, mean=mean, std=std, classes=train.classes)
