@@ -1,0 +1,38 @@
+"""Shared fixtures: reference data, the local Fashion-MNIST files, one thread per worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests run in parallel workers on a 2-core machine: one intra-op thread each.
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("DASTAT_REFERENCE", REPO.parent / "shared" / "reference"))
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """``../shared/reference``: checkpoints, expected logits and the paper's data."""
+    if not REFERENCE.is_dir():
+        pytest.fail(f"reference data not found at {REFERENCE}; set DASTAT_REFERENCE")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def fmnist():
+    """The Fashion-MNIST dataset from the Debian package (installed by `make test`)."""
+    from dastat.data import load_data
+
+    return load_data("fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def bundled_teacher():
+    from dastat.teacher import load_teacher
+
+    return load_teacher(None)
