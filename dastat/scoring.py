@@ -1,0 +1,451 @@
+"""``score`` and ``rank``: measure T. stddev for data augmentations on one teacher.
+
+One engine serves both protocols and every DA in a ranking. It walks the training
+split in *blocks* of ``batch_size`` images (the paper's batch, 64, which is also the
+unit over which a DA shares one random draw). For each block it makes the base view
+once, forwards the originals once, and then, for every DA still running, makes the
+DA's view and forwards it, so all DAs in a ranking see the same images and base
+views (common random numbers). Each DA feeds its own estimator:
+
+* ``protocol="paper"`` — consecutive pairs form groups of 320 originals + 320 views;
+  T. stddev is the sd of the group means, run for ``epochs`` passes (10 by default);
+* ``protocol="fast"`` — the unit is the draw block (or the image pair when the DA's
+  views are independent given their images, see :mod:`dastat.stats.tstddev`); it
+  stops when the 95% interval's relative half-width is at most ``precision`` or when
+  ``max_images`` originals have been used.
+
+Every block's randomness comes from generators seeded by ``(seed, block index)``, so
+results do not depend on how blocks are split between processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from . import augment as augment_lib
+from .augment.base import AugmentContext, Augmentation
+from .augment.functional import base_view
+from .data import ImageData, load_data
+from .errors import UserError
+from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
+from .teacher import Teacher, load_teacher
+
+PROTOCOLS = ("fast", "paper")
+DEFAULT_MAX_IMAGES = 32_768
+CHECK_EVERY = 16  # blocks between stopping checks
+MIN_BLOCKS = 32  # blocks before the first stopping check
+
+
+@dataclass
+class ScoreResult:
+    """T. stddev of one DA on one teacher, with what it cost. Plain data: JSON/CSV ready."""
+
+    da: str
+    t_stddev: float
+    t_stddev_ci: tuple[float, float]
+    teacher_entropy: float
+    teacher_entropy_ci: tuple[float, float]
+    protocol: str
+    n_forward: int
+    n_images: int
+    n_units: int
+    unit: str
+    seconds: float
+    relative_half_width: float
+    converged: bool
+    teacher: str = ""
+    data: str = ""
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(out.pop("extra"))
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+class Ranking(list):
+    """A list of :class:`ScoreResult`, best (lowest T. stddev) first."""
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self]
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.to_records())
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_records(), **{"indent": 2, **kwargs}, default=_json_default)
+
+
+def _json_default(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _stable_seed(*parts: Any) -> int:
+    """A 63-bit seed from the parts, stable across runs and processes (unlike hash())."""
+    return zlib.crc32(repr(parts).encode()) | (zlib.adler32(repr(parts[::-1]).encode()) << 32)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA device is available")
+    return device
+
+
+@dataclass
+class _Run:
+    """Book-keeping for one DA inside the engine."""
+
+    aug: Augmentation
+    salt: int
+    tstd: TStddev
+    ent: MeanStat
+    unit: str
+    grouper: Grouper | None = None
+    n_groups: int = 0
+    n_forward: int = 0
+    n_images: int = 0
+    seconds: float = 0.0
+    done: bool = False
+    converged: bool = False
+
+
+class _Engine:
+    def __init__(self, teacher: Teacher, data: ImageData, das: Sequence[Augmentation], *, protocol: str,
+                 batch_size: int, seed: int, device: torch.device, epochs: int, precision: float,
+                 max_images: int, progress: bool, rank: int = 0, world_size: int = 1):
+        self.teacher, self.data, self.protocol = teacher, data, protocol
+        self.batch_size, self.seed, self.device = batch_size, seed, device
+        self.epochs, self.precision, self.max_images = epochs, precision, max_images
+        self.progress, self.rank, self.world_size = progress, rank, world_size
+        c = data.num_classes
+        self.runs: list[_Run] = []
+        for aug in das:
+            if protocol == "paper":
+                unit, per_group = "group", 1
+            elif aug.deterministic or not (aug.shared_randomness or aug.mixes or _batch_dependent(aug)):
+                unit, per_group = "pair", GROUP_SIZE
+            else:
+                unit, per_group = "block", GROUP_SIZE / batch_size
+            self.runs.append(_Run(
+                aug=aug, salt=zlib.crc32(aug.spec.encode()), tstd=TStddev(c, per_group), ent=MeanStat(), unit=unit,
+                grouper=Grouper(c) if protocol == "paper" else None,
+            ))
+
+    # -- the stream of blocks ---------------------------------------------------
+
+    def _blocks(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(global block index, uint8 images, labels), over epochs of the shuffled split."""
+        split = self.data.train
+        n = len(split)
+        per_epoch = math.ceil(n / self.batch_size) if self.protocol == "paper" else n // self.batch_size
+        if per_epoch == 0:
+            raise UserError(f"the training split has {n} images, fewer than one batch of {self.batch_size}")
+        k, epoch = 0, 0
+        while self.protocol != "paper" or epoch < self.epochs:
+            gen = torch.Generator().manual_seed(_stable_seed(self.seed, "epoch", epoch))
+            stream = split.batches(self.batch_size, shuffle=True, generator=gen, drop_last=self.protocol != "paper")
+            for x, y in stream:
+                if k % self.world_size == self.rank:
+                    yield k, x, y
+                k += 1
+            epoch += 1
+
+    def _total_blocks(self) -> int | None:
+        n = len(self.data.train)
+        if self.protocol == "paper":
+            return self.epochs * math.ceil(n / self.batch_size)
+        return math.ceil(self.max_images / self.batch_size)
+
+    # -- one block --------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.teacher(x).float(), dim=-1)
+
+    def _step(self, k: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        active = [r for r in self.runs if not r.done]
+        t0 = time.perf_counter()
+        x = base_view(x.to(self.device, non_blocking=True), torch.Generator().manual_seed(_stable_seed(self.seed, k)))
+        y = y.to(self.device)
+        p_orig = self._probs(x)
+        h_orig = entropy(p_orig)
+        shared = (time.perf_counter() - t0) / len(active)
+        n = x.shape[0]
+        for run in active:
+            t1 = time.perf_counter()
+            result = run.aug(x, y, generator=torch.Generator().manual_seed(_stable_seed(self.seed, k, run.salt)))
+            if result.teacher_logits is not None:
+                p_view = torch.softmax(result.teacher_logits.float(), dim=-1)
+                run.n_forward += n + result.forwards
+            elif result.x is x:
+                p_view = p_orig
+                run.n_forward += n
+            else:
+                p_view = self._probs(result.x)
+                run.n_forward += 2 * n + result.forwards
+            run.n_images += n
+            self._update(run, k, p_orig, p_view)
+            run.ent.update(torch.cat([h_orig, entropy(p_view)]), k)
+            run.seconds += time.perf_counter() - t1 + shared
+
+    def _update(self, run: _Run, k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> None:
+        if run.unit == "group":
+            for group_mean in run.grouper.push(p_orig, p_view):
+                run.tstd.update(group_mean.unsqueeze(0), run.n_groups)
+                run.n_groups += 1
+        elif run.unit == "block":
+            run.tstd.update(((p_orig.double() + p_view.double()) / 2).mean(0, keepdim=True), k)
+        else:
+            run.tstd.update((p_orig.double() + p_view.double()) / 2, k)
+
+    # -- stopping ---------------------------------------------------------------
+
+    def _check(self, n_blocks: int) -> None:
+        for run in self.runs:
+            if run.done:
+                continue
+            if run.n_images * self.world_size >= self.max_images:
+                run.done = True
+            if self.protocol == "fast" and n_blocks >= MIN_BLOCKS:
+                estimate = _global(run.tstd).compute()
+                if estimate.relative_half_width <= self.precision:
+                    run.done = run.converged = True
+
+    def run(self) -> list[ScoreResult]:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self._total_blocks(), unit="batch", disable=not self.progress or self.rank != 0,
+                   desc=f"T. stddev ({self.protocol})", leave=False, dynamic_ncols=True)
+        n_blocks = 0
+        for k, x, y in self._blocks():
+            self._step(k, x, y)
+            n_blocks += 1
+            bar.update(self.world_size)
+            if self.protocol == "fast" and n_blocks % CHECK_EVERY == 0:
+                self._check(n_blocks * self.world_size)
+                bar.set_postfix(running=sum(not r.done for r in self.runs))
+            if all(r.done for r in self.runs):
+                break
+        bar.close()
+        return [self._result(run) for run in self.runs]
+
+    def _result(self, run: _Run) -> ScoreResult:
+        tstd = _global(run.tstd).compute()
+        ent = _global(run.ent).compute()
+        if self.protocol == "paper":
+            run.converged = True
+        n_forward, n_images, seconds = _global_counts(run)
+        return ScoreResult(
+            da=run.aug.spec, t_stddev=tstd.value, t_stddev_ci=tstd.ci, teacher_entropy=ent.value,
+            teacher_entropy_ci=ent.ci, protocol=self.protocol, n_forward=n_forward, n_images=n_images,
+            n_units=tstd.n_units, unit=run.unit, seconds=round(seconds, 3),
+            relative_half_width=tstd.relative_half_width, converged=run.converged,
+            teacher=self.teacher.source, data=self.data.spec, seed=self.seed,
+            extra={"epochs": self.epochs} if self.protocol == "paper" else {"precision": self.precision,
+                                                                             "max_images": self.max_images},
+        )
+
+
+def _batch_dependent(aug: Augmentation) -> bool:
+    """DAs whose views depend on the rest of the batch (picking from a pool)."""
+    return bool(getattr(aug, "batch_dependent", False))
+
+
+def _global(stat):
+    """A copy of ``stat`` summed over all processes (the stat itself if not distributed)."""
+    import copy
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return stat
+    clone = copy.deepcopy(stat)
+    clone.sync()
+    return clone
+
+
+def _global_counts(run: _Run) -> tuple[int, int, float]:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return run.n_forward, run.n_images, run.seconds
+    t = torch.tensor([run.n_forward, run.n_images, run.seconds], dtype=torch.float64)
+    dist.all_reduce(t)
+    seconds = float(t[2]) / dist.get_world_size()
+    return int(t[0]), int(t[1]), seconds
+
+
+# --- the public API ------------------------------------------------------------------
+
+
+def _as_list(das: str | Augmentation | Sequence[str | Augmentation] | None) -> list:
+    if das is None:
+        return []
+    if isinstance(das, (str, Augmentation)):
+        return [das]
+    return list(das)
+
+
+def default_das(student: bool) -> list[str]:
+    """The paper's nine DAs, less ``cutmix_pick_s`` when there is no student."""
+    return [d for d in augment_lib.PAPER_DAS if student or d != "cutmix_pick_s"]
+
+
+def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=None, trust: bool = False):
+    """A student for student-aware DAs: a checkpoint, or a zoo name for a fresh seeded network."""
+    if spec is None:
+        return None
+    from . import models
+
+    if spec in models.list():
+        torch.manual_seed(seed)
+        net = models.create(spec, num_classes=data.num_classes, in_channels=data.channels)
+        student = Teacher(net, data.mean, data.std, num_classes=data.num_classes, in_channels=data.channels,
+                          arch=spec, source=f"{spec} (fresh, seed {seed})")
+    else:
+        student = load_teacher(spec, data=data, trust=trust)
+    return student.to(device) if device is not None else student
+
+
+def _prepare(teacher, data, student, device, seed):
+    device = resolve_device(device)
+    if data is None or isinstance(data, str):
+        data = load_data(data)
+    if teacher is None or isinstance(teacher, (str, bytes)) or hasattr(teacher, "__fspath__"):
+        teacher = load_teacher(teacher, data=data)
+    _check_compatible(teacher, data)
+    if student is not None and not isinstance(student, torch.nn.Module):
+        student = load_student(student, data, seed=seed)
+    teacher = teacher.to(device).eval()
+    if student is not None:
+        student = student.to(device).eval()
+    return teacher, data, student, device
+
+
+def _check_compatible(teacher: Teacher, data: ImageData) -> None:
+    classes = getattr(teacher, "num_classes", None)
+    if classes is not None and classes != data.num_classes:
+        raise UserError(f"the teacher predicts {classes} classes but {data.name} has {data.num_classes}; "
+                        "pass the --data the teacher was trained on")
+    channels = getattr(teacher, "in_channels", None)
+    if channels is not None and channels != data.channels:
+        raise UserError(f"the teacher takes {channels}-channel images but {data.name} has {data.channels} channels")
+    x = data.train.images[:2] if hasattr(data.train, "images") else None
+    if x is not None:
+        try:
+            with torch.inference_mode():
+                out = teacher(x.to(next(teacher.parameters()).device))
+        except RuntimeError as exc:
+            raise UserError(f"the teacher cannot take {data.name}'s {tuple(x.shape[1:])} images "
+                            f"({str(exc).splitlines()[0]})") from None
+        if out.ndim != 2 or out.shape[1] != data.num_classes:
+            raise UserError(f"the teacher returns outputs of shape {tuple(out.shape)}, not N×{data.num_classes} logits")
+
+
+def rank(
+    das: str | Augmentation | Sequence[str | Augmentation] | None = None,
+    teacher: Teacher | str | None = None,
+    data: ImageData | str | None = None,
+    *,
+    protocol: str = "fast",
+    student: torch.nn.Module | str | None = None,
+    epochs: int = 10,
+    precision: float = 0.01,
+    max_images: int = DEFAULT_MAX_IMAGES,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    progress: bool = False,
+) -> Ranking:
+    """Score several DAs on the same images and sort them by T. stddev (lower is better).
+
+    ``das=None`` means the paper's nine (``cutmix_pick_s`` only with a ``student``).
+    Under ``torchrun`` each process takes every ``world_size``-th block; the
+    estimators are summed across processes, and every process gets the same result.
+    """
+    results = _score_all(das, teacher, data, protocol=protocol, student=student, epochs=epochs,
+                         precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
+                         device=device, progress=progress)
+    return Ranking(sorted(results, key=lambda r: (math.isnan(r.t_stddev), r.t_stddev)))
+
+
+def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_images, batch_size, seed,
+               device, progress) -> list[ScoreResult]:
+    """Results in the order the DAs were given."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}; choose 'fast' or 'paper'")
+    if batch_size < 2:
+        raise UserError("--batch-size must be at least 2")
+    if not 0 < precision < 1:
+        raise UserError("--precision is a relative half-width, between 0 and 1 (0.01 = 1%)")
+    if epochs < 1 or max_images < batch_size:
+        raise UserError("--epochs must be ≥ 1 and --max-images at least one batch")
+    teacher, data, student, device = _prepare(teacher, data, student, device, seed)
+    specs = _as_list(das) or default_das(student is not None)
+    context = AugmentContext(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
+                             mean=data.mean, std=data.std, dataset=data.name, teacher=teacher, student=student)
+    built = [d if isinstance(d, Augmentation) else augment_lib.create(d, context) for d in specs]
+    seen = set()
+    for aug in built:
+        if aug.spec in seen:
+            raise UserError(f"the DA {aug.spec!r} is listed twice")
+        seen.add(aug.spec)
+    rank_, world_size = _process_group()
+    engine = _Engine(teacher, data, built, protocol=protocol, batch_size=batch_size, seed=seed, device=device,
+                     epochs=epochs, precision=precision, max_images=max_images, progress=progress,
+                     rank=rank_, world_size=world_size)
+    return engine.run()
+
+
+def _process_group() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def score(
+    da: str | Augmentation | Sequence[str | Augmentation],
+    teacher: Teacher | str | None = None,
+    data: ImageData | str | None = None,
+    *,
+    protocol: str = "fast",
+    student: torch.nn.Module | str | None = None,
+    epochs: int = 10,
+    precision: float = 0.01,
+    max_images: int = DEFAULT_MAX_IMAGES,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    progress: bool = False,
+) -> ScoreResult | list[ScoreResult]:
+    """Score one DA (returns a :class:`ScoreResult`) or several (a list, in the order given).
+
+    The arguments mean what they mean for :func:`rank`.
+    """
+    specs = _as_list(da)
+    if not specs:
+        raise UserError("give at least one DA to score")
+    results = _score_all(specs, teacher, data, protocol=protocol, student=student, epochs=epochs,
+                         precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
+                         device=device, progress=progress)
+    return results[0] if isinstance(da, (str, Augmentation)) else results
