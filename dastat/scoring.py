@@ -415,6 +415,11 @@ def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_
     return engine.run()
 
 
+def is_main_process() -> bool:
+    """True outside ``torchrun`` and on rank 0 inside it: the process that prints and writes."""
+    return _process_group()[0] == 0
+
+
 def _process_group() -> tuple[int, int]:
     import torch.distributed as dist
 

@@ -1,0 +1,96 @@
+"""``dastat score`` and ``dastat rank``: T. stddev of data augmentations on a teacher."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..scoring import DEFAULT_MAX_IMAGES, Ranking, rank, score
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
+    from .common import add_teacher_arguments
+
+    add_teacher_arguments(p)
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="fashion-mnist (default), cifar10[:ROOT], cifar100[:ROOT], imagefolder:PATH[,size=N]")
+    p.add_argument("--download", action="store_true", help="let torchvision download a missing dataset (needs internet)")
+    p.add_argument("--da", action="append", required=da_required, metavar="SPEC", dest="das",
+                   help="a data augmentation spec, e.g. cutmix, 'cutout(size=8)', crop_flip+mixup; repeatable"
+                   + ("" if da_required else " (default: the paper's nine)"))
+    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
+                   help="fast: sample-efficient estimator with a 95%% interval (default); paper: the paper's procedure")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training split (paper protocol)")
+    p.add_argument("--precision", type=float, default=0.01,
+                   help="fast protocol: stop when the interval's relative half-width is at most this (default 0.01)")
+    p.add_argument("--max-images", type=_positive_int, default=DEFAULT_MAX_IMAGES,
+                   help=f"fast protocol: at most this many training images per DA (default {DEFAULT_MAX_IMAGES})")
+    p.add_argument("--student", metavar="SPEC", help="a student checkpoint, or a zoo name for a fresh seeded student")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=_positive_int, default=64,
+                   help="images per batch, also the unit over which a DA shares its random draw (default 64)")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="T. stddev of one or more DAs on a teacher (lower is better)",
+                       description="Measure T. stddev of the given DAs on a teacher, before any training.")
+    _add_arguments(p, da_required=True)
+    p.set_defaults(func=run_score)
+    p = sub.add_parser("rank", help="rank DAs by T. stddev (default: the paper's nine)",
+                       description="Score DAs on the same images and rank them, lowest T. stddev first.")
+    _add_arguments(p, da_required=False)
+    p.set_defaults(func=run_rank)
+
+
+def _common(args: argparse.Namespace) -> dict:
+    from ..data import load_data
+    from ..scoring import resolve_device
+    from .common import teacher_from_args
+
+    device = resolve_device(args.device)
+    data = load_data(args.data, download=args.download)
+    teacher = teacher_from_args(args, data=data, device=device)
+    return dict(teacher=teacher, data=data, protocol=args.protocol, student=args.student, epochs=args.epochs,
+                precision=args.precision, max_images=args.max_images, batch_size=args.batch_size, seed=args.seed,
+                device=device, progress=not args.no_progress)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    results = score(args.das, **_common(args))
+    _emit(Ranking(results), args, ranked=False)
+    return 0
+
+
+def run_rank(args: argparse.Namespace) -> int:
+    _emit(rank(args.das, **_common(args)), args, ranked=True)
+    return 0
+
+
+def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
+    from ..io import atomic_write_text
+    from ..report import format_table, summary_line
+    from ..scoring import is_main_process
+
+    if not is_main_process():
+        return
+    if args.out:
+        text = results.to_frame().to_csv(index=False) if args.out.endswith(".csv") else results.to_json() + "\n"
+        atomic_write_text(args.out, text)
+    if args.json:
+        print(results.to_json())
+    else:
+        print(summary_line(results))
+        print(format_table(results, ranked=ranked))
+    sys.stdout.flush()
+

@@ -1,0 +1,130 @@
+"""T. stddev accumulators against direct numpy/scipy computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from dastat.stats import GROUP_SIZE, Grouper, MeanStat, TStddev, UnitMoments, entropy, t_stddev
+from dastat.stats.accumulators import jackknife
+
+
+def _random_units(seed: int, n: int, c: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.dirichlet(np.ones(c), size=n))
+
+
+def test_t_stddev_matches_numpy():
+    groups = _random_units(0, 50, 7)
+    expected = np.std(groups.numpy(), axis=0, ddof=1).mean()
+    assert t_stddev(groups) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unit_moments_variance_matches_numpy():
+    units = _random_units(1, 101, 5)
+    acc = UnitMoments(5, sections=8)
+    acc.update(units[:40], torch.arange(40))
+    acc.update(units[40:], torch.arange(40, 101))
+    np.testing.assert_allclose(acc.variance().numpy(), np.var(units.numpy(), axis=0, ddof=1), rtol=1e-10)
+    # leaving a section out equals the variance of the remaining units
+    keep = (torch.arange(101) % 8) != 3
+    np.testing.assert_allclose(acc.variance(exclude=3).numpy(), np.var(units[keep].numpy(), axis=0, ddof=1),
+                               rtol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_a=st.integers(1, 30), n_b=st.integers(1, 30), c=st.integers(2, 6), seed=st.integers(0, 10_000))
+def test_merge_equals_one_pass(n_a, n_b, c, seed):
+    units = _random_units(seed, n_a + n_b, c)
+    index = torch.arange(n_a + n_b)
+    one = UnitMoments(c, sections=4)
+    one.update(units, index)
+    a, b = UnitMoments(c, sections=4), UnitMoments(c, sections=4)
+    a.update(units[:n_a], index[:n_a])
+    b.update(units[n_a:], index[n_a:])
+    a.merge(b)
+    for name in ("count", "total", "total_sq"):
+        torch.testing.assert_close(getattr(a, name), getattr(one, name), rtol=1e-12, atol=1e-12)
+
+
+def test_tstddev_with_group_units_is_the_paper_formula():
+    groups = _random_units(2, 64, 10)
+    est = TStddev(10, units_per_group=1, sections=16)
+    est.update(groups, torch.arange(64))
+    assert est.value() == pytest.approx(t_stddev(groups), rel=1e-12)
+
+
+def test_pair_units_scale_to_group_of_320():
+    """sd of a mean of 320 i.i.d. pairs = sd(pair) / sqrt(320), per class."""
+    pairs = _random_units(3, 5000, 4)
+    est = TStddev(4, units_per_group=GROUP_SIZE)
+    est.update(pairs, torch.arange(5000))
+    expected = (np.std(pairs.numpy(), axis=0, ddof=1) / np.sqrt(320)).mean()
+    assert est.value() == pytest.approx(expected, rel=1e-10)
+
+
+def test_jackknife_matches_textbook_formula():
+    units = _random_units(4, 96, 3)
+    est = TStddev(3, units_per_group=1, sections=12)
+    est.update(units, torch.arange(96))
+    _, se = jackknife(est.value, list(range(12)))
+    x = units.numpy()
+    loo = np.array([np.std(x[np.arange(96) % 12 != j], axis=0, ddof=1).mean() for j in range(12)])
+    expected = np.sqrt(11 / 12 * ((loo - loo.mean()) ** 2).sum())
+    assert se == pytest.approx(expected, rel=1e-9)
+
+
+def test_interval_covers_the_truth_at_about_the_nominal_rate():
+    """Units with known per-class sd: the 95% interval covers the true T. stddev ~95% of the time."""
+    rng = np.random.default_rng(5)
+    sd = np.array([0.01, 0.02, 0.03])
+    truth = sd.mean()
+    covered = 0
+    trials = 300
+    for _ in range(trials):
+        units = torch.from_numpy(rng.normal(0.3, sd, size=(400, 3)))
+        est = TStddev(3, units_per_group=1)
+        est.update(units, torch.arange(400))
+        lo, hi = est.compute().ci
+        covered += lo <= truth <= hi
+    # binomial(300, 0.95) lies in [0.91, 0.98] with probability > 0.99
+    assert 0.91 <= covered / trials <= 0.985
+
+
+def test_mean_stat_interval_matches_t_interval_for_equal_sections():
+    values = torch.from_numpy(np.random.default_rng(6).normal(1.0, 0.5, size=320))
+    stat = MeanStat(sections=32)
+    stat.update(values, torch.arange(320))
+    est = stat.compute()
+    section_means = values.numpy().reshape(10, 32).mean(axis=0)  # unit k is in section k % 32
+    # For a mean, the delete-one jackknife equals the classical SE of the section means.
+    se = section_means.std(ddof=1) / np.sqrt(32)
+    assert est.value == pytest.approx(values.mean().item(), rel=1e-12)
+    assert est.se == pytest.approx(se, rel=1e-9)
+    q = sps.t.ppf(0.975, 31)
+    assert est.ci == pytest.approx((est.value - q * se, est.value + q * se), rel=1e-9)
+
+
+def test_grouper_cuts_groups_in_samples_across_batches():
+    rng = np.random.default_rng(7)
+    p_orig = torch.from_numpy(rng.dirichlet(np.ones(3), size=1000))
+    p_view = torch.from_numpy(rng.dirichlet(np.ones(3), size=1000))
+    grouper = Grouper(3, group_size=320)
+    got = []
+    for start in range(0, 1000, 96):  # batches that do not divide the group
+        got += grouper.push(p_orig[start:start + 96], p_view[start:start + 96])
+    assert len(got) == 3
+    for g, mean in enumerate(got):
+        s = slice(320 * g, 320 * (g + 1))
+        expected = (p_orig[s].sum(0) + p_view[s].sum(0)) / 640
+        torch.testing.assert_close(mean, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_entropy_matches_scipy():
+    p = _random_units(8, 20, 6)
+    np.testing.assert_allclose(entropy(p).numpy(), sps.entropy(p.numpy(), axis=1), rtol=1e-10)
+    assert entropy(torch.tensor([[1.0, 0.0]])).item() == 0.0
