@@ -70,13 +70,28 @@ class Augmentation:
         self.context = context or AugmentContext()
         self.spec = self.name
 
+    def num_classes(self, y: torch.Tensor | None) -> int | None:
+        """The width of soft labels: the context's class count, else the largest label + 1."""
+        if self.context.num_classes is not None:
+            return self.context.num_classes
+        if y is None:
+            return None
+        if y.is_floating_point() and y.ndim == 2:
+            return y.shape[1]
+        return int(y.max()) + 1
+
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
     ) -> AugmentResult:
-        if x.ndim != 4:
-            raise ValueError(f"{self.name} expects a batch N×C×H×W, got a tensor of shape {tuple(x.shape)}")
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{self.name} expects a batch N×C×H×W, got {shape}")
         if x.shape[0] == 0:
-            raise ValueError(f"{self.name} got an empty batch")
+            raise ValueError(f"{self.name} got an empty batch (0 images); pass at least one image")
+        if not (x.dtype == torch.uint8 or x.is_floating_point()):
+            raise ValueError(f"{self.name} expects uint8 images or floats in [0, 1], got {x.dtype}")
+        if y is not None and y.shape[0] != x.shape[0]:
+            raise ValueError(f"{self.name} got {x.shape[0]} images but {y.shape[0]} labels")
         return self.forward(x, y, generator)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None) -> AugmentResult:

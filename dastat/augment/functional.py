@@ -76,3 +76,158 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.uint8:
         return x.float().div_(255)
     return x if x.is_floating_point() else x.float()
+
+
+# --------------------------------------------------------------------------------------
+# Random draws. Everything comes from the explicit generator; non-uniform laws are
+# obtained by inverting their CDF on uniforms so no global RNG is ever touched.
+
+
+def _gen_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def uniform(n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` floats uniform in ``[0, 1)`` (float64), drawn from ``generator``."""
+    u = torch.rand(n, generator=generator, device=_gen_device(generator), dtype=torch.float64)
+    return u.to(device)
+
+
+def randint(high: int, n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` integers uniform in ``[0, high)`` (int64), drawn from ``generator``."""
+    return _uniform_ints(high, n, generator, torch.device(device))
+
+
+def sample_gamma(alpha: torch.Tensor | float, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` Gamma(alpha, 1) draws (float64, CPU) by inverting the CDF on generator uniforms."""
+    from scipy.special import gammaincinv
+
+    u = uniform(n, generator).clamp_(1e-12, 1 - 1e-12)
+    a = torch.as_tensor(alpha, dtype=torch.float64).expand(n)
+    return torch.from_numpy(gammaincinv(a.numpy(), u.numpy()))
+
+
+def sample_beta(alpha: float, beta: float, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` Beta(alpha, beta) draws (float64, CPU), by inverse CDF on generator uniforms.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> lam = sample_beta(1.0, 1.0, 1000, g)
+    >>> bool((lam >= 0).all() and (lam <= 1).all()), abs(lam.mean().item() - 0.5) < 0.05
+    (True, True)
+    """
+    if alpha <= 0 or beta <= 0:
+        raise ValueError(f"Beta parameters must be positive, got alpha={alpha}, beta={beta}")
+    u = uniform(n, generator)
+    if alpha == 1.0 and beta == 1.0:
+        return u  # Beta(1, 1) is the uniform law: skip the special function.
+    from scipy.special import betaincinv
+
+    return torch.from_numpy(betaincinv(alpha, beta, u.numpy()))
+
+
+def sample_dirichlet(alpha: float, k: int, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` draws (rows, float64, CPU) from a symmetric Dirichlet of ``k`` components."""
+    g = sample_gamma(alpha, n * k, generator).view(n, k)
+    return g / g.sum(1, keepdim=True).clamp_min(1e-300)
+
+
+def derangement(n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A random permutation of ``range(n)`` with no fixed point (redrawn until there is none).
+
+    A batch of one has no derangement; its only partner is itself.
+
+    >>> p = derangement(5, torch.Generator().manual_seed(0))
+    >>> sorted(p.tolist()), bool((p != torch.arange(5)).all())
+    ([0, 1, 2, 3, 4], True)
+    """
+    ar = torch.arange(n)
+    while True:
+        perm = torch.randperm(n, generator=generator, device=_gen_device(generator)).cpu()
+        if n < 2 or bool((perm != ar).all()):
+            return perm.to(device)
+
+
+def random_permutation(n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A uniformly random permutation of ``range(n)`` drawn from ``generator``."""
+    return torch.randperm(n, generator=generator, device=_gen_device(generator)).to(device)
+
+
+# --------------------------------------------------------------------------------------
+# Boxes and masks.
+
+
+def centred_boxes(
+    cy: torch.Tensor, cx: torch.Tensor, h_box: torch.Tensor, w_box: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Boxes of side ``h_box``×``w_box`` centred on ``(cy, cx)``, clipped at the borders.
+
+    Returns N×4 ``(top, left, bottom, right)`` with exclusive bottom/right, the
+    convention of Cutout and CutMix's reference code (``c - s // 2`` to ``c + s // 2``).
+
+    >>> centred_boxes(torch.tensor([0]), torch.tensor([5]), torch.tensor([4]), torch.tensor([4]), 8, 8).tolist()
+    [[0, 3, 2, 7]]
+    """
+    top = (cy - h_box // 2).clamp(0, height)
+    bottom = (cy + h_box // 2).clamp(0, height)
+    left = (cx - w_box // 2).clamp(0, width)
+    right = (cx + w_box // 2).clamp(0, width)
+    return torch.stack([top, left, bottom, right], dim=1)
+
+
+def box_mask(boxes: torch.Tensor, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean N×1×H×W masks, True inside each box (N×4 top, left, bottom, right)."""
+    boxes = boxes.to(device)
+    rows = torch.arange(height, device=device)
+    cols = torch.arange(width, device=device)
+    in_rows = (rows >= boxes[:, 0:1]) & (rows < boxes[:, 2:3])  # N×H
+    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 3:4])  # N×W
+    return (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
+
+
+def fill_value(x: torch.Tensor, fill: float | tuple[float, ...] | list[float]) -> torch.Tensor:
+    """A per-channel fill given in [0, 1] pixel space, as a 1×C×1×1 tensor of ``x``'s dtype."""
+    value = torch.as_tensor(fill, dtype=torch.float32, device=x.device).flatten()
+    if value.numel() == 1:
+        value = value.expand(x.shape[1])
+    elif value.numel() != x.shape[1]:
+        raise ValueError(f"fill has {value.numel()} values but the images have {x.shape[1]} channels")
+    if x.dtype == torch.uint8:
+        value = (value * 255).round()
+    return value.to(x.dtype).view(1, -1, 1, 1)
+
+
+def erase(x: torch.Tensor, mask: torch.Tensor, fill: float | tuple[float, ...] | list[float]) -> torch.Tensor:
+    """``x`` with the pixels under ``mask`` (N×1×H×W or 1×1×H×W) replaced by ``fill``."""
+    return torch.where(mask, fill_value(x, fill), x)
+
+
+def blend_pairs(x: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """``lam·x + (1−lam)·x[perm]`` per image; uint8 results are rounded to the nearest level."""
+    lam = lam.to(device=x.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    xf = x if x.is_floating_point() else x.float()
+    out = lam.to(xf.dtype) * xf + (1 - lam.to(xf.dtype)) * xf[perm]
+    if x.is_floating_point():
+        return out
+    return out.round_().clamp_(0, 255).to(x.dtype)
+
+
+def paste_pairs(x: torch.Tensor, perm: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x`` with each image's ``mask`` region taken from its partner ``x[perm]``."""
+    return torch.where(mask, x[perm], x)
+
+
+def soft_labels(y: torch.Tensor, num_classes: int | None) -> torch.Tensor:
+    """One-hot float labels (N×K) from integer labels, or ``y`` itself if already soft."""
+    if y.is_floating_point() and y.ndim == 2:
+        return y
+    k = num_classes if num_classes is not None else int(y.max()) + 1
+    return F.one_hot(y.long(), k).float()
+
+
+def mix_labels(y: torch.Tensor | None, perm: torch.Tensor, lam: torch.Tensor, num_classes: int | None) -> torch.Tensor | None:
+    """Soft labels ``lam·y + (1−lam)·y[perm]`` (``None`` stays ``None``)."""
+    if y is None:
+        return None
+    soft = soft_labels(y, num_classes)
+    lam = lam.to(device=soft.device, dtype=soft.dtype).view(-1, 1)
+    return lam * soft + (1 - lam) * soft[perm.to(soft.device)]

@@ -1,0 +1,43 @@
+"""Data augmentations (DAs) for knowledge distillation, batched and reproducible.
+
+A DA is named by a spec (``cutmix``, ``cutmix(alpha=0.5)``, ``crop_flip+cutmix``) and
+built with :func:`create`; calling it on a batch with an explicit generator returns the
+views, their labels and the random draws::
+
+    >>> import torch
+    >>> from dastat.augment import create
+    >>> aug = create("mixup")
+    >>> out = aug(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3]), generator=torch.Generator().manual_seed(0))
+    >>> out.x.shape, out.y.shape, sorted(out.params)
+    (torch.Size([4, 1, 8, 8]), torch.Size([4, 4]), ['lam', 'perm'])
+
+The paper's nine DAs are :data:`PAPER_DAS`; ``dastat augment list`` shows every
+registered one with its parameters.
+"""
+
+from __future__ import annotations
+
+from .base import AugmentContext, AugmentResult, Augmentation
+from .compose import Compose
+from .registry import available, create, describe, register
+
+#: The nine DAs of the paper, in its order.
+PAPER_DAS = (
+    "identity", "flip", "crop_flip", "cutout", "autoaugment",
+    "mixup", "cutmix", "cutmix_pick_s", "cutmix_pick_t",
+)
+
+
+def __getattr__(name: str):
+    # CutMixPick and Pick live with the registry's built-ins, which load lazily.
+    if name in ("CutMixPick", "Pick"):
+        from . import pick
+
+        return getattr(pick, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "AugmentContext", "AugmentResult", "Augmentation", "Compose", "CutMixPick", "PAPER_DAS", "Pick",
+    "available", "create", "describe", "register",
+]

@@ -1,0 +1,220 @@
+"""The registry of data augmentations: names, parameters, and ``create(spec)``.
+
+Every DA is registered under a name with its parameters (taken from its signature,
+defaults included) and a one-line summary (the first line of its docstring). A user
+adds their own with :func:`register`, from an :class:`~dastat.augment.base.Augmentation`
+subclass, a callable on a batch, or a ``torchvision.transforms.v2`` transform, and it
+can then be scored by name like a built-in.
+
+>>> from dastat.augment import create
+>>> create("cutmix(alpha=1.0)").spec   # defaults are dropped from the canonical spec
+'cutmix'
+>>> create("cutmix(per_sample=True)").spec
+'cutmix(per_sample=True)'
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..errors import UserError
+from .base import AugmentContext, Augmentation
+from .spec import format_step, format_value, parse
+
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass
+class Entry:
+    """One registered DA: how to build it and what it accepts."""
+
+    name: str
+    build: Callable[..., Augmentation]  # build(context, **kwargs)
+    params: dict[str, Any]  # name -> default (REQUIRED when there is none)
+    summary: str
+
+    def signature(self) -> str:
+        """``name(key=default, ...)`` as ``dastat augment list`` prints it."""
+        if not self.params:
+            return self.name
+        parts = [k if v is REQUIRED else f"{k}={format_value(v)}" for k, v in self.params.items()]
+        return f"{self.name}({', '.join(parts)})"
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def _summary(obj: Any, fallback: str) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else fallback
+
+
+def _params(fn: Callable, skip: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[p.name] = p.default
+    return out
+
+
+def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
+    from . import wrap
+
+    if inspect.isclass(obj) and issubclass(obj, Augmentation):
+        params = _params(obj.__init__, ("self", "context"))
+        return Entry(name, lambda context, **kw: obj(context=context, **kw), params, _summary(obj, name))
+    if isinstance(obj, torch.nn.Module) or (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)):
+        params = {} if not inspect.isclass(obj) else _params(obj.__init__, ("self",))
+        params["per_sample"] = False
+        summary = options.get("summary") or _summary(obj, f"torchvision transform {type(obj).__name__}")
+
+        def build(context, per_sample=False, **kw):
+            transform = obj(**kw) if inspect.isclass(obj) else obj
+            return wrap.TransformAugmentation(transform, context, per_sample=per_sample, **_flags(options))
+
+        return Entry(name, build, params, summary)
+    if callable(obj):
+        params = _params(obj, ("x", "y", "generator"))
+        summary = options.get("summary") or _summary(obj, f"user function {getattr(obj, '__name__', name)}")
+
+        def build(context, **kw):
+            return wrap.FunctionAugmentation(obj, context, kwargs=kw, **_flags(options))
+
+        return Entry(name, build, params, summary)
+    raise TypeError(f"cannot register {obj!r}: expected an Augmentation subclass, a callable or a transform")
+
+
+def _flags(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: options[k] for k in ("mixes", "shared_randomness", "deterministic") if k in options}
+
+
+def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
+    """Register a DA so that :func:`create` (and ``dastat``'s ``--da``) know it by name.
+
+    Forms::
+
+        @register                      # an Augmentation subclass, named by its ``name``
+        class MyAug(Augmentation): ...
+
+        @register("blur", shared_randomness=False)
+        def blur(x, *, sigma=1.0, generator=None):  # callable on a batch; returns x, (x, y)
+            ...                                     # or an AugmentResult
+
+        register("erasing", v2.RandomErasing(p=1.0))   # a torchvision v2 transform
+        register("jitter", v2.ColorJitter)              # ... or its class: params from __init__
+
+    ``options``: ``mixes``, ``shared_randomness`` (default True: one draw per batch is the
+    safe assumption for code we cannot inspect), ``deterministic``, ``summary`` and
+    ``replace`` (allow redefining a name). A function receives the generator when it has
+    a ``generator`` parameter; otherwise the global RNG is seeded from it while it runs.
+
+    >>> @register("halve", deterministic=True, replace=True)
+    ... def halve(x, y=None):
+    ...     '''Halve the intensities.'''
+    ...     return x // 2 if x.dtype == torch.uint8 else x / 2
+    >>> create("halve")(torch.full((1, 1, 2, 2), 0.5)).x.flatten().tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
+    replace = options.pop("replace", False)
+
+    def add(name: str, thing: Any) -> Any:
+        if not name.isidentifier():
+            raise ValueError(f"augmentation names must be identifiers, got {name!r}")
+        if name in _REGISTRY and not replace:
+            raise ValueError(f"an augmentation named {name!r} is already registered (pass replace=True)")
+        _REGISTRY[name] = _entry_for(name, thing, options)
+        return thing
+
+    if isinstance(target, str):
+        if obj is not None:
+            return add(target, obj)
+        return lambda thing: add(target, thing)
+    if target is None:
+        raise TypeError("register needs a name or an Augmentation subclass")
+    return add(getattr(target, "name", None) or target.__name__, target)
+
+
+def available() -> list[str]:
+    """Names of every registered DA, in registration order (the paper's nine first)."""
+    _load_builtins()
+    from . import PAPER_DAS
+
+    return sorted(_REGISTRY, key=lambda n: (PAPER_DAS.index(n) if n in PAPER_DAS else len(PAPER_DAS)))
+
+
+def entry(name: str) -> Entry:
+    """The registry entry for ``name``; unknown names fail with the choices and the closest."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def _closest(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def create(spec: str, context: AugmentContext | None = None) -> Augmentation:
+    """Build the DA named by ``spec`` for ``context`` (data facts, teacher, student).
+
+    Unknown names or parameters, and bad values, raise :class:`~dastat.errors.UserError`.
+
+    >>> aug = create("crop_flip+cutmix")
+    >>> aug.spec, aug.mixes
+    ('crop_flip+cutmix', True)
+    """
+    from .compose import Compose
+
+    context = context or AugmentContext()
+    steps = [_create_step(name, kwargs, context, spec) for name, kwargs in parse(spec)]
+    return steps[0] if len(steps) == 1 else Compose(steps, context)
+
+
+def _create_step(name: str, kwargs: dict[str, Any], context: AugmentContext, spec: str) -> Augmentation:
+    e = entry(name)
+    for key in kwargs:
+        if key not in e.params:
+            valid = ", ".join(e.params) or "none"
+            raise UserError(f"{name} has no parameter {key!r}{_closest(key, e.params)}; its parameters: {valid}")
+    missing = [k for k, v in e.params.items() if v is REQUIRED and k not in kwargs]
+    if missing:
+        raise UserError(f"{name} needs {', '.join(missing)}: write {name}({missing[0]}=...)")
+    try:
+        aug = e.build(context, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"cannot build {format_step(name, kwargs)!r}: {exc}") from None
+    aug.name = name
+    explicit = {k: v for k, v in kwargs.items() if not (e.params[k] is not REQUIRED and _same(v, e.params[k]))}
+    aug.spec = format_step(name, explicit)
+    return aug
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) in (type(b), int, float) and type(b) in (type(a), int, float)
+    except Exception:  # values that do not compare (tensors) are never "the default"
+        return False
+
+
+def describe() -> list[Entry]:
+    """Every registry entry, for listings."""
+    return [_REGISTRY[name] for name in available()]
+
+
+_LOADED = False
+
+
+def _load_builtins() -> None:
+    # Built-ins register themselves on import; importing here keeps registry.py free of
+    # import cycles and lets ``available()`` work whichever module was imported first.
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from . import transforms, policies, mixing, pick  # noqa: F401  (registration order)

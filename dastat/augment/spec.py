@@ -1,0 +1,88 @@
+"""The spec language that names a data augmentation.
+
+A spec is ``name``, ``name(key=value, ...)`` with Python literals as values, and ``+``
+composes steps left to right. Bare words are read as strings, so choices need no
+quotes (``autoaugment(policy=imagenet)``), and a value may itself be a spec
+(``pick(base=cutmix(alpha=0.5), pool=4)``).
+
+>>> parse("crop_flip+cutmix(alpha=0.5)")
+[('crop_flip', {}), ('cutmix', {'alpha': 0.5})]
+>>> parse("pick(base=mixup, pool=2)")
+[('pick', {'base': 'mixup', 'pool': 2})]
+>>> format_step("cutmix", {"alpha": 0.5, "per_sample": True})
+'cutmix(alpha=0.5,per_sample=True)'
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..errors import UserError
+
+Step = tuple[str, dict[str, Any]]
+
+_FORM = "expected NAME, NAME(key=value, ...) or SPEC+SPEC"
+
+
+def _fail(spec: str, why: str) -> UserError:
+    return UserError(f"cannot read the augmentation spec {spec!r}: {why} ({_FORM})")
+
+
+def _value(node: ast.AST, spec: str) -> Any:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, (ast.Call, ast.BinOp)):
+        # A nested spec (``base=cutmix(alpha=0.5)``): keep it as text, built later.
+        _steps(node, spec)
+        return ast.unparse(node).replace(" ", "")
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise _fail(spec, f"{ast.unparse(node)!r} is not a Python literal") from None
+
+
+def _steps(node: ast.AST, spec: str) -> list[Step]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _steps(node.left, spec) + _steps(node.right, spec)
+    if isinstance(node, ast.Name):
+        return [(node.id, {})]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.args:
+            raise _fail(spec, f"{node.func.id} takes keyword arguments only")
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise _fail(spec, "** is not allowed")
+            kwargs[kw.arg] = _value(kw.value, spec)
+        return [(node.func.id, kwargs)]
+    raise _fail(spec, f"{ast.unparse(node)!r} is not an augmentation")
+
+
+def parse(spec: str) -> list[Step]:
+    """Split a spec into its steps: a list of ``(name, kwargs)``, applied left to right."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise _fail(str(spec), "it is empty")
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError:
+        raise _fail(spec, "it is not well formed") from None
+    return _steps(tree.body, spec)
+
+
+def format_value(value: Any) -> str:
+    """A value as the spec language writes it: words and specs bare, other values as literals."""
+    if isinstance(value, str):
+        try:
+            parse(value)
+            return value.replace(" ", "")
+        except UserError:
+            return repr(value)
+    return repr(value)
+
+
+def format_step(name: str, kwargs: dict[str, Any]) -> str:
+    """The canonical text of one step."""
+    if not kwargs:
+        return name
+    return f"{name}(" + ",".join(f"{k}={format_value(v)}" for k, v in kwargs.items()) + ")"

@@ -1,0 +1,136 @@
+"""The single-image DAs of the paper: identity, flip, crop_flip and cutout.
+
+Each works on a whole batch with batched tensor operations. By default the random
+draw is shared by the batch, as in the paper's code (one crop offset and one flip
+coin, one Cutout mask per batch); ``per_sample=True`` draws per image.
+
+>>> import torch
+>>> x = torch.arange(4.0).view(1, 1, 1, 4) / 4
+>>> create("flip")(x).x.flatten().tolist()
+[0.75, 0.5, 0.25, 0.0]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import functional as AF
+from .base import AugmentContext, AugmentResult, Augmentation
+from .registry import create, register  # noqa: F401  (create: doctest)
+
+
+@register
+class Identity(Augmentation):
+    """The batch itself (the KD loss sees every image twice); returns the same tensor object."""
+
+    name = "identity"
+    deterministic = True
+
+    def forward(self, x, y, generator):
+        # Returning ``x`` itself lets a scorer see that no forward is needed for this view.
+        return AugmentResult(x, y, {})
+
+
+@register
+class Flip(Augmentation):
+    """Mirror every image left to right (on top of the base view's random flip)."""
+
+    name = "flip"
+    deterministic = True
+
+    def forward(self, x, y, generator):
+        return AugmentResult(AF.hflip(x), y, {})
+
+
+@register
+class CropFlip(Augmentation):
+    """Random crop of the zero-padded image (padding 1/8 of the side), then a random flip."""
+
+    name = "crop_flip"
+    shared_randomness = True
+
+    def __init__(self, padding: int | None = None, per_sample: bool = False, *, context: AugmentContext | None = None):
+        super().__init__(context)
+        if padding is not None and (not isinstance(padding, int) or padding < 0):
+            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+        self.padding = padding
+        self.per_sample = bool(per_sample)
+        self.shared_randomness = not self.per_sample
+
+    def forward(self, x, y, generator):
+        n, _, _, w = x.shape
+        pad = AF.default_padding(w) if self.padding is None else self.padding
+        draws = n if self.per_sample else 1
+        offsets = torch.stack(
+            [AF.randint(2 * pad + 1, draws, generator, x.device), AF.randint(2 * pad + 1, draws, generator, x.device)], 1
+        )
+        flip = AF.uniform(draws, generator, x.device) < 0.5
+        out = AF.crop_with_offsets(x, pad, offsets.expand(n, 2)) if pad > 0 else x.clone()
+        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+        return AugmentResult(out, y, {"padding": pad, "offsets": offsets, "flip": flip})
+
+
+def _default_fill(context: AugmentContext) -> tuple[float, ...] | float:
+    if context.mean is not None:
+        return tuple(float(m) for m in context.mean)
+    if context.dataset is not None:
+        from ..data import NORMALIZATION
+
+        for family, (mean, _) in NORMALIZATION.items():
+            if context.dataset.startswith(family):
+                return mean
+    return 0.5
+
+
+@register
+class Cutout(Augmentation):
+    """Square holes filled with the dataset mean (0 after normalisation); centre uniform, clipped.
+
+    ``size`` defaults to 16 for cifar10 and a quarter of the side otherwise (8 for
+    32-pixel CIFAR-100, 16 for 64-pixel Tiny ImageNet, 56 for 224 pixels, 7 for
+    Fashion-MNIST). ``fill`` is in [0, 1] pixel space, one value or one per channel.
+    """
+
+    name = "cutout"
+    shared_randomness = True
+
+    def __init__(
+        self,
+        size: int | None = None,
+        holes: int = 1,
+        fill: float | tuple[float, ...] | None = None,
+        per_sample: bool = False,
+        *,
+        context: AugmentContext | None = None,
+    ):
+        super().__init__(context)
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise ValueError(f"size must be a non-negative integer, got {size!r}")
+        if not isinstance(holes, int) or holes < 1:
+            raise ValueError(f"holes must be a positive integer, got {holes!r}")
+        self.size = size
+        self.holes = holes
+        self.fill = _default_fill(self.context) if fill is None else fill
+        self.per_sample = bool(per_sample)
+        self.shared_randomness = not self.per_sample
+
+    def hole_size(self, side: int) -> int:
+        if self.size is not None:
+            return self.size
+        return 16 if self.context.dataset == "cifar10" else round(side / 4)
+
+    def forward(self, x, y, generator):
+        n, _, h, w = x.shape
+        size = self.hole_size(w)
+        draws = n if self.per_sample else 1
+        boxes = []
+        for _ in range(self.holes):
+            cy = AF.randint(h, draws, generator)
+            cx = AF.randint(w, draws, generator)
+            side = torch.full((draws,), size)
+            boxes.append(AF.centred_boxes(cy, cx, side, side, h, w))
+        boxes = torch.stack(boxes, 1)  # draws×holes×4
+        mask = torch.zeros(draws, 1, h, w, dtype=torch.bool, device=x.device)
+        for k in range(self.holes):
+            mask |= AF.box_mask(boxes[:, k], h, w, x.device)
+        return AugmentResult(AF.erase(x, mask, self.fill), y, {"boxes": boxes, "size": size, "fill": self.fill})
