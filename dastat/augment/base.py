@@ -43,6 +43,12 @@ class AugmentContext:
     teacher: torch.nn.Module | None = None
     student: torch.nn.Module | None = None
 
+    @classmethod
+    def from_data(cls, data: Any, **models: Any) -> "AugmentContext":
+        """The context of a :class:`dastat.data.ImageData` (plus ``teacher=``/``student=``)."""
+        return cls(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
+                   mean=tuple(data.mean), std=tuple(data.std), dataset=data.name, **models)
+
 
 @dataclass
 class AugmentResult:

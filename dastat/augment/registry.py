@@ -152,7 +152,7 @@ def entry(name: str) -> Entry:
     """The registry entry for ``name``; unknown names fail with the choices and the closest."""
     _load_builtins()
     if name not in _REGISTRY:
-        raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(_REGISTRY)}")
+        raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(available())}")
     return _REGISTRY[name]
 
 
@@ -177,7 +177,21 @@ def create(spec: str, context: AugmentContext | None = None) -> Augmentation:
     return steps[0] if len(steps) == 1 else Compose(steps, context)
 
 
-def _create_step(name: str, kwargs: dict[str, Any], context: AugmentContext, spec: str) -> Augmentation:
+def check(spec: str) -> None:
+    """Fail as :func:`create` would on unknown names or parameters, without building anything.
+
+    >>> check("cutmix(alpah=0.5)")
+    Traceback (most recent call last):
+    ...
+    dastat.errors.UserError: cutmix has no parameter 'alpah' (did you mean 'alpha'?); its parameters: alpha, per_sample
+    """
+    for name, kwargs in parse(spec):
+        _check_step(name, kwargs)
+        if name == "pick" and isinstance(kwargs.get("base"), str):
+            check(kwargs["base"])
+
+
+def _check_step(name: str, kwargs: dict[str, Any]) -> Entry:
     e = entry(name)
     for key in kwargs:
         if key not in e.params:
@@ -186,6 +200,11 @@ def _create_step(name: str, kwargs: dict[str, Any], context: AugmentContext, spe
     missing = [k for k, v in e.params.items() if v is REQUIRED and k not in kwargs]
     if missing:
         raise UserError(f"{name} needs {', '.join(missing)}: write {name}({missing[0]}=...)")
+    return e
+
+
+def _create_step(name: str, kwargs: dict[str, Any], context: AugmentContext, spec: str) -> Augmentation:
+    e = _check_step(name, kwargs)
     try:
         aug = e.build(context, **kwargs)
     except (ValueError, TypeError) as exc:
