@@ -19,11 +19,11 @@ containers only. A fully pickled ``nn.Module`` needs ``trust=True``
 The teacher's normalisation is, in order of precedence: ``mean``/``std`` given here,
 the one stored with the checkpoint, the defaults of the data it will see.
 
->>> import torch
+>>> import os, tempfile, torch
 >>> from dastat import models
->>> torch.save({"model": models.create("resnet8", num_classes=10).state_dict(), "epoch": 240},
-...            "/tmp/resnet8_doctest.pth")
->>> teacher = load_teacher("/tmp/resnet8_doctest.pth", data="cifar10")
+>>> path = os.path.join(tempfile.mkdtemp(), "ckpt_epoch_240.pth")
+>>> torch.save({"model": models.create("resnet8", num_classes=10).state_dict(), "epoch": 240}, path)
+>>> teacher = load_teacher(path, data="cifar10")
 >>> teacher.arch, teacher.num_classes, teacher.in_channels, teacher.meta["extras"]
 ('resnet8', 10, 3, {'epoch': 240})
 >>> teacher(torch.rand(2, 3, 32, 32)).shape
