@@ -38,7 +38,8 @@ class _Mixing(Augmentation):
         return AF.sample_beta(self.alpha, self.alpha, draws, generator)
 
     def _report(self, lam: torch.Tensor) -> float | torch.Tensor:
-        return lam.float() if self.per_sample else float(lam[0])
+        # float64 so that lam equals the kept area exactly (a float32 rounds it).
+        return lam.clone() if self.per_sample else float(lam[0])
 
 
 @register
