@@ -1,10 +1,11 @@
 """Tell which zoo architecture a state dict belongs to, from its keys and shapes alone.
 
-A RepDistiller / CRD checkpoint does not name its architecture, but every zoo entry
-has its own set of keys, and those sharing keys (resnet8 and resnet8x4, wrn_16_1 and
-wrn_16_2) differ in shapes. The class count and the input channels are read from
-the classifier and the first convolution, so a CIFAR-10 or a one-channel teacher is
-recognised as well.
+A RepDistiller / CRD checkpoint does not name its architecture, but no two zoo
+entries have the same set of keys (even resnet8 and resnet8x4 differ: the wider one
+has a shortcut convolution in its first stage), and every shape is checked as well,
+so a match is exact. The class count and the input channels are read from the
+classifier and the first convolution, so a CIFAR-10 or a one-channel teacher is
+recognised too.
 
 >>> import torch
 >>> from dastat import models
@@ -13,8 +14,9 @@ recognised as well.
 ['wrn_16_2']
 >>> fit("wrn_16_2", state).num_classes
 10
->>> print(fit("resnet8", models.create("resnet8x4").state_dict()).summary(limit=1))
-6 keys not in the model (layer1.0.downsample.0.weight, …), 46 keys with other shapes (conv1.weight: [32, 3, 3, 3] in the file, [16, 3, 3, 3] in the model; …)
+>>> result = fit("resnet8", models.create("resnet8x4").state_dict())
+>>> result.ok, len(result.unexpected), len(result.mismatched)
+(False, 6, 46)
 """
 
 from __future__ import annotations
