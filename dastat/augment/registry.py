@@ -135,9 +135,11 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
         if obj is not None:
             return add(target, obj)
         return lambda thing: add(target, thing)
-    if target is None:
-        raise TypeError("register needs a name or an Augmentation subclass")
-    return add(getattr(target, "name", None) or target.__name__, target)
+    def by_own_name(thing: Any) -> Any:
+        return add(getattr(thing, "name", None) or thing.__name__, thing)
+
+    # ``@register(replace=True)`` on a class: options first, the class later.
+    return by_own_name if target is None else by_own_name(target)
 
 
 def available() -> list[str]:

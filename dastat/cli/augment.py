@@ -75,6 +75,8 @@ def run_preview(args: argparse.Namespace) -> int:
     idx = torch.randperm(len(data.train), generator=g)[:n]
     x, y = data.train.images[idx], data.train.labels[idx]
     result = aug(x, y, generator=g)
+    if "source" in result.params:  # pick keeps views of whichever images rank highest
+        x = x[result.params["source"]]
     with torch.inference_mode():
         logits = [teacher(x.float() / 255), result.teacher_logits if result.teacher_logits is not None
                   else teacher(result.x.float() / 255 if result.x.dtype == torch.uint8 else result.x)]
