@@ -1,0 +1,453 @@
+"""Correlation between T. stddev and how the student did: coefficients, p-values, intervals.
+
+The paper's evidence for T. stddev is a correlation: across the nine DAs of one
+teacher/student/dataset setting, T. stddev and the student's test loss rise together.
+:func:`correlate` computes the three coefficients the paper reports, each with a
+two-sided p-value and a bootstrap confidence interval:
+
+- **Pearson** r, p-value from the exact null distribution for normal data
+  (``scipy.stats.pearsonr``);
+- **Spearman** rho (Pearson on average ranks, so ties share a rank), p-value from the
+  t approximation with n - 2 degrees of freedom (``scipy.stats.spearmanr``);
+- **Kendall tau-b** (ties corrected; scipy's default and the variant whose values the
+  paper printed: on its ImageNet setting, which has ties, tau-b = 0.286 rounds to the
+  printed 0.29, while tau-a = 0.278 and tau-c = 0.282 do not), p-value exact when there
+  are no ties and n is small, otherwise the tie-corrected normal approximation
+  (``scipy.stats.kendalltau``).
+
+Intervals come from the bootstrap over **pairs** (each resample draws n (x, y) rows with
+replacement, so the dependence between x and y is kept), seeded and vectorised over
+resamples. The default is the bias-corrected and accelerated (BCa) interval: with nine
+points and coefficients near 1 the bootstrap distribution is skewed and biased, which
+the plain percentile interval ignores; ``method="percentile"`` gives that one.
+Resamples in which a column is constant have no correlation and are dropped.
+
+:func:`correlate_groups` applies :func:`correlate` to each group of a table (one
+setting per group), and :func:`read_table` loads the tables the other commands write.
+
+>>> r = correlate([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
+>>> round(r.pearson, 3), round(r.spearman, 3), round(r.kendall, 3)
+(0.8, 0.8, 0.6)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import UserError
+
+if TYPE_CHECKING:  # pandas is imported only when a table is read
+    import pandas as pd
+
+__all__ = ["Correlation", "correlate", "correlate_groups", "read_table", "apply_where", "interval_columns",
+           "COEFFICIENTS", "CI_METHODS"]
+
+#: The three coefficients, in the order they are reported.
+COEFFICIENTS = ("pearson", "spearman", "kendall")
+#: Bootstrap interval methods :func:`correlate` accepts.
+CI_METHODS = ("bca", "percentile")
+
+# Bounds the temporary arrays of the vectorised Kendall tau to about this many float64s.
+_KENDALL_BLOCK = 4_000_000
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson, Spearman and Kendall (tau-b) coefficients of n pairs, with p-values and intervals.
+
+    Intervals are ``(low, high)`` at ``confidence_level``; ``(nan, nan)`` when no bootstrap
+    was asked for (``n_resamples=0``).
+    """
+
+    n: int
+    pearson: float
+    spearman: float
+    kendall: float
+    pearson_p: float
+    spearman_p: float
+    kendall_p: float
+    pearson_ci: tuple[float, float]
+    spearman_ci: tuple[float, float]
+    kendall_ci: tuple[float, float]
+    confidence_level: float = 0.95
+    ci_method: str = "bca"
+    n_resamples: int = 2000
+    seed: int | None = 0
+    group: Any = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record: ``group``, ``n``, the coefficients, ``*_p`` and ``*_ci`` as lists."""
+        out: dict[str, Any] = {"group": _plain(self.group), "n": self.n}
+        for name in COEFFICIENTS:
+            out[name] = _finite_or_none(getattr(self, name))
+        for name in COEFFICIENTS:
+            out[f"{name}_p"] = _finite_or_none(getattr(self, f"{name}_p"))
+        for name in COEFFICIENTS:
+            out[f"{name}_ci"] = [_finite_or_none(v) for v in getattr(self, f"{name}_ci")]
+        out.update(kendall_variant="tau-b", ci_method=self.ci_method, confidence_level=self.confidence_level,
+                   n_resamples=self.n_resamples, seed=self.seed)
+        out.update({k: _plain(v) for k, v in self.extra.items()})
+        return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones, so that ``json.dumps`` takes them."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --------------------------------------------------------------------------- coefficients
+# Each takes arrays of shape (..., n) and returns shape (...): one coefficient per row, so
+# that the same code computes the estimate (one row) and every bootstrap resample at once.
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    # Scaling first keeps tiny columns (T. stddev is ~1e-3) far from underflow in the products.
+    xs = np.sqrt((xc * xc).sum(axis=-1, keepdims=True))
+    ys = np.sqrt((yc * yc).sum(axis=-1, keepdims=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = ((xc / xs) * (yc / ys)).sum(axis=-1)
+    # A constant row has no correlation; testing the range (not the centred sum) avoids
+    # treating rounding noise around the mean of equal values as signal.
+    r = np.where((np.ptp(x, axis=-1) == 0) | (np.ptp(y, axis=-1) == 0), np.nan, r)
+    return np.clip(r, -1.0, 1.0)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return _pearson_rows(rankdata(x, axis=-1), rankdata(y, axis=-1))
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall tau-b: (C - D) / sqrt((P - T_x)(P - T_y)), from sign products over all pairs."""
+    x2, y2 = np.atleast_2d(x), np.atleast_2d(y)
+    rows, n = x2.shape
+    s = np.zeros(rows)
+    nx = np.zeros(rows)
+    ny = np.zeros(rows)
+    # Blocks over (rows, first index of the pair) keep the (rows, block, n) arrays bounded.
+    row_block = max(1, min(rows, _KENDALL_BLOCK // (n * n)))
+    col_block = max(1, min(n, _KENDALL_BLOCK // (row_block * n)))
+    for r0 in range(0, rows, row_block):
+        r1 = min(rows, r0 + row_block)
+        for i0 in range(0, n, col_block):
+            i1 = min(n, i0 + col_block)
+            sx = np.sign(x2[r0:r1, i0:i1, None] - x2[r0:r1, None, :])
+            sy = np.sign(y2[r0:r1, i0:i1, None] - y2[r0:r1, None, :])
+            # Ordered pairs count each unordered pair twice; the factor cancels in the ratio.
+            s[r0:r1] += (sx * sy).sum(axis=(1, 2))
+            nx[r0:r1] += np.abs(sx).sum(axis=(1, 2))
+            ny[r0:r1] += np.abs(sy).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = s / np.sqrt(nx * ny)
+    tau = np.where((nx == 0) | (ny == 0), np.nan, np.clip(tau, -1.0, 1.0))
+    return tau.reshape(np.shape(x)[:-1])
+
+
+_ROWS = {"pearson": _pearson_rows, "spearman": _spearman_rows, "kendall": _kendall_rows}
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+def _bca_interval(estimate: float, boot: np.ndarray, jack: np.ndarray, level: float) -> tuple[float, float]:
+    """Efron's BCa interval from the bootstrap replicates and the leave-one-out estimates."""
+    from scipy.special import ndtr, ndtri
+
+    b = len(boot)
+    # Ties with the estimate count half (a coefficient of exactly 1 recurs in many resamples);
+    # the clip keeps the bias correction finite when the estimate is outside every replicate.
+    below = (np.count_nonzero(boot < estimate) + 0.5 * np.count_nonzero(boot == estimate)) / b
+    z0 = ndtri(np.clip(below, 0.5 / b, 1 - 0.5 / b))
+    jack = jack[np.isfinite(jack)]
+    d = jack.mean() - jack if len(jack) > 1 else np.zeros(1)
+    denom = 6.0 * (d * d).sum() ** 1.5
+    accel = (d ** 3).sum() / denom if denom > 0 else 0.0
+    alpha = (1 - level) / 2
+    z = ndtri(np.array([alpha, 1 - alpha]))
+    adjusted = ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z)))
+    low, high = np.percentile(boot, 100 * adjusted)
+    return float(low), float(high)
+
+
+def _percentile_interval(boot: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1 - level) / 2
+    low, high = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
+def _intervals(x: np.ndarray, y: np.ndarray, estimates: Mapping[str, float], *, n_resamples: int,
+               level: float, method: str, seed: int | None) -> dict[str, tuple[float, float]]:
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    xb, yb = x[idx], y[idx]
+    if method == "bca":
+        keep = ~np.eye(n, dtype=bool)
+        xj = np.broadcast_to(x, (n, n))[keep].reshape(n, n - 1)
+        yj = np.broadcast_to(y, (n, n))[keep].reshape(n, n - 1)
+    out = {}
+    for name, rows in _ROWS.items():
+        boot = rows(xb, yb)
+        boot = boot[np.isfinite(boot)]  # resamples with a constant column have no coefficient
+        if len(boot) < 2:
+            out[name] = (math.nan, math.nan)
+        elif method == "bca":
+            out[name] = _bca_interval(estimates[name], boot, rows(xj, yj), level)
+        else:
+            out[name] = _percentile_interval(boot, level)
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+
+def _column(values: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be numbers, but it holds values that are not") from None
+    if arr.ndim != 1:
+        raise UserError(f"{name} must be one-dimensional, not of shape {arr.shape}")
+    return arr
+
+
+def correlate(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, confidence_level: float = 0.95,
+              n_resamples: int = 2000, method: str = "bca", seed: int | None = 0,
+              group: Any = None) -> Correlation:
+    """Pearson, Spearman and Kendall tau-b between ``x`` and ``y`` with p-values and bootstrap intervals.
+
+    Parameters
+    ----------
+    x, y
+        Paired values, e.g. T. stddev and the student's test loss, one pair per DA.
+    confidence_level
+        Coverage of the intervals (default 0.95).
+    n_resamples
+        Bootstrap resamples of the pairs (default 2000); 0 skips the intervals.
+    method
+        ``"bca"`` (bias-corrected and accelerated, the default) or ``"percentile"``.
+    seed
+        Seed of the resampling, so that the intervals are reproducible.
+    group
+        A label carried into the result (which setting these pairs belong to).
+
+    Raises
+    ------
+    UserError
+        Fewer than 3 pairs, lengths that differ, NaN or infinite values, or a constant column.
+
+    Examples
+    --------
+    >>> r = correlate([0.1, 0.2, 0.3, 0.4], [1.0, 1.3, 1.2, 1.9], n_resamples=500)
+    >>> round(r.pearson, 3), round(r.kendall, 3)
+    (0.867, 0.667)
+    >>> r.pearson_ci[0] <= r.pearson <= r.pearson_ci[1]
+    True
+    """
+    method = str(method).lower()
+    if method not in CI_METHODS:
+        raise UserError(f"the interval method must be one of {', '.join(CI_METHODS)}, not {method!r}")
+    if not 0 < confidence_level < 1:
+        raise UserError(f"the confidence level must lie strictly between 0 and 1, not {confidence_level}")
+    if n_resamples < 0 or int(n_resamples) != n_resamples:
+        raise UserError(f"the number of bootstrap resamples must be a non-negative integer, not {n_resamples}")
+    where = "" if group is None else f" in group {group!r}"
+    xa, ya = _column(x, "x"), _column(y, "y")
+    if len(xa) != len(ya):
+        raise UserError(f"x and y must have the same length{where}, not {len(xa)} and {len(ya)}")
+    n = len(xa)
+    if n < 3:
+        raise UserError(f"a correlation needs at least 3 pairs{where}, but there are {n}")
+    for name, arr in (("x", xa), ("y", ya)):
+        bad = np.count_nonzero(~np.isfinite(arr))
+        if bad:
+            raise UserError(f"{name} has {bad} missing or infinite value{'s' if bad > 1 else ''}{where}; "
+                            "remove those rows first")
+        if np.ptp(arr) == 0:
+            raise UserError(f"{name} is constant{where}, so it has no correlation with anything")
+
+    from scipy import stats
+
+    est = {name: float(rows(xa, ya)) for name, rows in _ROWS.items()}
+    pvalues = {
+        "pearson": float(stats.pearsonr(xa, ya).pvalue),
+        "spearman": float(stats.spearmanr(xa, ya).pvalue),
+        "kendall": float(stats.kendalltau(xa, ya, variant="b").pvalue),
+    }
+    if n_resamples:
+        cis = _intervals(xa, ya, est, n_resamples=int(n_resamples), level=confidence_level, method=method,
+                         seed=seed)
+    else:
+        cis = {name: (math.nan, math.nan) for name in COEFFICIENTS}
+    return Correlation(
+        n=n, **est, **{f"{k}_p": v for k, v in pvalues.items()}, **{f"{k}_ci": v for k, v in cis.items()},
+        confidence_level=confidence_level, ci_method=method, n_resamples=int(n_resamples), seed=seed, group=group,
+    )
+
+
+def correlate_groups(data: Any, x: str, y: str, *, group: str | None = None,
+                     where: Iterable[str] | str | None = None, **kwargs: Any) -> list[Correlation]:
+    """:func:`correlate` of columns ``x`` and ``y`` of a table, once per value of ``group``.
+
+    ``data`` is anything :func:`read_table` takes. Groups keep the order in which they first
+    appear; without ``group`` the whole table is one group (``group=None`` in the result).
+    ``where`` filters rows first (see :func:`apply_where`). Keyword arguments go to
+    :func:`correlate`.
+
+    >>> rows = [{"s": "a", "u": 1, "v": 2}, {"s": "a", "u": 2, "v": 1}, {"s": "a", "u": 3, "v": 3},
+    ...         {"s": "b", "u": 1, "v": 1}, {"s": "b", "u": 2, "v": 2}, {"s": "b", "u": 3, "v": 4}]
+    >>> [(c.group, round(c.spearman, 2)) for c in correlate_groups(rows, "u", "v", group="s", n_resamples=0)]
+    [('a', 0.5), ('b', 1.0)]
+    """
+    frame = apply_where(read_table(data), where)
+    _require_columns(frame, [x, y] + ([group] if group else []))
+    for col in (x, y):
+        frame[col] = _numeric(frame[col], col)
+    extra = {"x": x, "y": y}
+    if group is None:
+        return [_with_extra(correlate(frame[x].to_numpy(), frame[y].to_numpy(), **kwargs), extra)]
+    if frame[group].isna().any():
+        raise UserError(f"the group column {group!r} has empty values; fill or remove those rows first")
+    return [_with_extra(correlate(part[x].to_numpy(), part[y].to_numpy(), group=key, **kwargs), extra)
+            for key, part in frame.groupby(group, sort=False)]
+
+
+def _with_extra(result: Correlation, extra: dict[str, Any]) -> Correlation:
+    result.extra.update(extra)
+    return result
+
+
+# --------------------------------------------------------------------------- tables
+
+def read_table(source: Any) -> "pd.DataFrame":
+    """A DataFrame from a DataFrame, a list of dicts, or a path to a ``.csv`` or ``.json`` file.
+
+    A JSON file holds a list of records (what ``dastat rank --json`` and ``dastat validate``
+    write). Interval columns come in three spellings, all accepted downstream (see
+    :func:`interval_columns`): a list ``[low, high]`` (JSON), a ``"[low, high]"`` string (a
+    list saved to CSV), or ``<name>_ci_low`` / ``<name>_ci_high`` columns.
+
+    >>> read_table([{"da": "cutmix", "t_stddev": 0.01}]).shape
+    (1, 2)
+    """
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"cannot read {path}: no such file")
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".csv":
+                frame = pd.read_csv(path)
+            elif suffix == ".json":
+                records = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                    raise UserError(f"{path} must hold a JSON list of records (objects), one per row")
+                frame = pd.DataFrame.from_records(records)
+            else:
+                raise UserError(f"cannot read {path}: the file must end in .csv or .json")
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            if isinstance(exc, UserError):
+                raise
+            raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    elif isinstance(source, Sequence) and all(isinstance(r, Mapping) for r in source):
+        frame = pd.DataFrame.from_records(list(source))
+    else:
+        raise UserError(f"expected a DataFrame, a list of records or a .csv/.json path, not {type(source).__name__}")
+    if frame.empty:
+        raise UserError("the table has no rows")
+    return frame
+
+
+def _require_columns(frame: "pd.DataFrame", columns: Iterable[str]) -> None:
+    for col in columns:
+        if col not in frame.columns:
+            raise UserError(f"there is no column {col!r}; the table has {', '.join(map(str, frame.columns))}")
+
+
+def _numeric(column: "pd.Series", name: str) -> "pd.Series":
+    import pandas as pd
+
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        raise UserError(f"column {name!r} must hold numbers, but holds {column[bad].iloc[0]!r}")
+    return converted.astype(float)
+
+
+def apply_where(frame: "pd.DataFrame", where: Iterable[str] | str | None) -> "pd.DataFrame":
+    """Rows whose column equals a value, for each ``"COLUMN=VALUE"`` condition (all must hold).
+
+    The value is compared as text, so ``"seed=0"`` matches an integer column too.
+
+    >>> import pandas as pd
+    >>> apply_where(pd.DataFrame({"s": ["a", "b"], "v": [1, 2]}), "s=b")["v"].tolist()
+    [2]
+    """
+    if not where:
+        return frame
+    conditions = [where] if isinstance(where, str) else list(where)
+    for cond in conditions:
+        col, sep, value = str(cond).partition("=")
+        col = col.strip()
+        if not sep or not col:
+            raise UserError(f"a condition must look like COLUMN=VALUE, not {cond!r}")
+        _require_columns(frame, [col])
+        frame = frame[frame[col].astype(str).str.strip() == value.strip()]
+        if frame.empty:
+            raise UserError(f"no row has {col} equal to {value.strip()!r}")
+    return frame.copy()
+
+
+_LIST = re.compile(r"^\s*[\[(]\s*([^,\s]+)\s*,\s*([^,\s]+)\s*[\])]\s*$")
+
+
+def _parse_pair(value: Any) -> tuple[float, float]:
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2:
+        pair = value
+    elif isinstance(value, str) and (m := _LIST.match(value)):
+        pair = m.groups()
+    else:
+        return (math.nan, math.nan)
+    try:
+        return tuple(math.nan if v is None or v in ("None", "null") else float(v) for v in pair)  # type: ignore
+    except (TypeError, ValueError):
+        return (math.nan, math.nan)
+
+
+def interval_columns(frame: "pd.DataFrame", name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(low, high)`` arrays of column ``name``'s interval, or None when the table has none.
+
+    Reads ``<name>_ci`` (lists or ``"[low, high]"`` strings) or ``<name>_ci_low`` and
+    ``<name>_ci_high``; unreadable entries become NaN.
+
+    >>> import pandas as pd
+    >>> low, high = interval_columns(pd.DataFrame({"t_ci": [[1, 2], "[3, 4]"]}), "t")
+    >>> low.tolist(), high.tolist()
+    ([1.0, 3.0], [2.0, 4.0])
+    """
+    if f"{name}_ci_low" in frame.columns and f"{name}_ci_high" in frame.columns:
+        low = _numeric(frame[f"{name}_ci_low"], f"{name}_ci_low").to_numpy()
+        high = _numeric(frame[f"{name}_ci_high"], f"{name}_ci_high").to_numpy()
+        return low, high
+    if f"{name}_ci" in frame.columns:
+        pairs = np.array([_parse_pair(v) for v in frame[f"{name}_ci"]], dtype=float).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+    return None

@@ -1,0 +1,84 @@
+"""``dastat correlate``: Pearson, Spearman and Kendall between two columns of a results table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "correlate", help="Pearson, Spearman and Kendall correlation of two columns, per group",
+        description="Correlate two columns of a CSV or JSON results table (e.g. T. stddev and the student's "
+                    "test loss): coefficients, two-sided p-values and seeded bootstrap intervals over pairs. "
+                    "Kendall is tau-b.")
+    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json file holding a list of records")
+    p.add_argument("--x", required=True, metavar="COL", help="first column, e.g. t_stddev")
+    p.add_argument("--y", required=True, metavar="COL", help="second column, e.g. test_loss")
+    p.add_argument("--group", metavar="COL", help="one correlation per value of this column (e.g. pair_dataset)")
+    p.add_argument("--where", action="append", metavar="COL=VALUE", help="keep only rows where COL equals VALUE; "
+                   "repeatable")
+    p.add_argument("--ci", choices=("bca", "percentile"), default="bca",
+                   help="bootstrap interval: bca (bias-corrected and accelerated, default) or percentile")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--resamples", type=int, default=2000, metavar="N",
+                   help="bootstrap resamples of the pairs (default 2000; 0 skips the intervals)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one record per group")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import correlate_groups
+
+    results = correlate_groups(args.file, args.x, args.y, group=args.group, where=args.where,
+                               confidence_level=args.level, n_resamples=args.resamples, method=args.ci,
+                               seed=args.seed)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(format_correlations(results, args.x, args.y))
+    sys.stdout.flush()
+    return 0
+
+
+def _num(value: float, digits: int = 3) -> str:
+    return "nan" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "nan"
+    if value == 0:  # a perfect rank correlation under the t approximation
+        return "0"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def format_correlations(results, x: str, y: str) -> str:
+    """A plain-text table: per group, each coefficient with its p-value and interval."""
+    first = results[0]
+    pct = f"{100 * first.confidence_level:g}%"
+    if first.n_resamples:
+        how = (f"{pct} intervals: {'BCa' if first.ci_method == 'bca' else 'percentile'} bootstrap over pairs, "
+               f"{first.n_resamples} resamples, seed {first.seed}")
+    else:
+        how = "no intervals (0 resamples)"
+    header = ["group", "n"]
+    for name in ("Pearson", "Spearman", "Kendall tau-b"):
+        header += [name, "p", f"{pct} CI"]
+    rows = []
+    for r in results:
+        row = ["(all rows)" if r.group is None else str(r.group), str(r.n)]
+        for name in ("pearson", "spearman", "kendall"):
+            lo, hi = getattr(r, f"{name}_ci")
+            row += [_num(getattr(r, name)), _p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
+        rows.append(row)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    lines = [f"{y} against {x}; two-sided p-values; {how}.", line(header), line(["-" * w for w in widths])]
+    return "\n".join(lines + [line(row) for row in rows])
