@@ -35,9 +35,19 @@ from .augment.functional import base_view
 from .data import ImageData, load_data
 from .errors import UserError
 from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
+from .stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
+from .stats.compare import holm, paired_test
 from .teacher import Teacher, load_teacher
 
 PROTOCOLS = ("fast", "paper")
+#: Statistics a ranking can be sorted by (``--by``), and whether lower is better: the
+#: paper's proposition is that a good DA lowers the cross-entropy (co)variances.
+RANK_BY = {
+    "t_stddev": True, "teacher_entropy": False,
+    "ce_var": True, "ce_cov": True, "ce_cov_cross": True, "risk_var": True,
+    "ce_var_t": True, "ce_cov_t": True, "ce_cov_cross_t": True, "risk_var_t": True,
+}
+ALPHA = 0.05
 DEFAULT_MAX_IMAGES = 32_768
 CHECK_EVERY = 16  # blocks between stopping checks
 MIN_BLOCKS = 32  # blocks before the first stopping check
@@ -75,7 +85,10 @@ class ScoreResult:
 
 
 class Ranking(list):
-    """A list of :class:`ScoreResult`, best (lowest T. stddev) first."""
+    """A list of :class:`ScoreResult`, best first; ``total_forward`` counts the teacher
+    forwards the whole ranking made (originals are shared between its DAs)."""
+
+    total_forward: int = 0
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self]
@@ -118,6 +131,9 @@ class _Run:
     tstd: TStddev
     ent: MeanStat
     unit: str
+    ce_teacher: CrossEntropyStats = field(default_factory=CrossEntropyStats)
+    ce_student: CrossEntropyStats = field(default_factory=CrossEntropyStats)
+    companions: Companions = field(default_factory=Companions)
     grouper: Grouper | None = None
     n_groups: int = 0
     n_forward: int = 0
@@ -126,12 +142,17 @@ class _Run:
     done: bool = False
     converged: bool = False
 
+    def stats(self):
+        return (self.tstd, self.ent, self.ce_teacher, self.ce_student, self.companions)
+
 
 class _Engine:
     def __init__(self, teacher: Teacher, data: ImageData, das: Sequence[Augmentation], *, protocol: str,
+                 student: torch.nn.Module | None,
                  batch_size: int, seed: int, device: torch.device, epochs: int, precision: float,
                  max_images: int, progress: bool, rank: int = 0, world_size: int = 1):
-        self.teacher, self.data, self.protocol = teacher, data, protocol
+        self.teacher, self.student, self.data, self.protocol = teacher, student, data, protocol
+        self.total_forward = 0
         self.batch_size, self.seed, self.device = batch_size, seed, device
         self.epochs, self.precision, self.max_images = epochs, precision, max_images
         self.progress, self.rank, self.world_size = progress, rank, world_size
@@ -177,36 +198,52 @@ class _Engine:
     # -- one block --------------------------------------------------------------
 
     @torch.inference_mode()
-    def _probs(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.teacher(x).float(), dim=-1)
+    def _forward(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(model(x).float(), dim=-1)
 
+    @torch.inference_mode()
     def _step(self, k: int, x: torch.Tensor, y: torch.Tensor) -> None:
         active = [r for r in self.runs if not r.done]
         t0 = time.perf_counter()
         x = base_view(x.to(self.device, non_blocking=True), torch.Generator().manual_seed(_stable_seed(self.seed, k)))
         y = y.to(self.device)
-        p_orig = self._probs(x)
-        h_orig = entropy(p_orig)
-        shared = (time.perf_counter() - t0) / len(active)
         n = x.shape[0]
+        logp_orig = self._forward(self.teacher, x)
+        p_orig = logp_orig.exp()
+        h_orig = entropy(p_orig)
+        logs_orig = self._forward(self.student, x) if self.student is not None else None
+        self.total_forward += n
+        # Per-pair block statistics need blocks of equal size (the paper's last batch is smaller).
+        full_block = n == self.batch_size
+        shared = (time.perf_counter() - t0) / len(active)
         for run in active:
             t1 = time.perf_counter()
             result = run.aug(x, y, generator=torch.Generator().manual_seed(_stable_seed(self.seed, k, run.salt)))
             if result.teacher_logits is not None:
-                p_view = torch.softmax(result.teacher_logits.float(), dim=-1)
-                run.n_forward += n + result.forwards
+                logp_view = torch.log_softmax(result.teacher_logits.float(), dim=-1)
+                spent = result.forwards
             elif result.x is x:
-                p_view = p_orig
-                run.n_forward += n
+                logp_view, spent = logp_orig, 0
             else:
-                p_view = self._probs(result.x)
-                run.n_forward += 2 * n + result.forwards
+                logp_view = self._forward(self.teacher, result.x)
+                spent = n + result.forwards
+            run.n_forward += n + spent
+            self.total_forward += spent
             run.n_images += n
+            p_view = logp_view.exp()
+            h_view = entropy(p_view)
             self._update(run, k, p_orig, p_view)
-            run.ent.update(torch.cat([h_orig, entropy(p_view)]), k)
+            run.ent.update(torch.cat([h_orig, h_view]), k)
+            run.companions.update(p_orig, p_view, y, result.y, result.params, k)
+            if full_block:
+                run.ce_teacher.update(h_orig, h_view, k)
+                if self.student is not None:
+                    logs_view = logs_orig if result.x is x else self._forward(self.student, result.x)
+                    run.ce_student.update(cross_entropy(p_orig, logs_orig), cross_entropy(p_view, logs_view), k)
             run.seconds += time.perf_counter() - t1 + shared
 
-    def _update(self, run: _Run, k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> None:
+    @staticmethod
+    def _update(run: _Run, k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> None:
         if run.unit == "group":
             for group_mean in run.grouper.push(p_orig, p_view):
                 run.tstd.update(group_mean.unsqueeze(0), run.n_groups)
@@ -228,6 +265,15 @@ class _Engine:
                 estimate = _global(run.tstd).compute()
                 if estimate.relative_half_width <= self.precision:
                     run.done = run.converged = True
+
+    def total_forward_global(self) -> int:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self.total_forward
+        t = torch.tensor([self.total_forward], dtype=torch.float64)
+        dist.all_reduce(t)
+        return int(t.item())
 
     def run(self) -> list[ScoreResult]:
         from tqdm.auto import tqdm
@@ -253,15 +299,50 @@ class _Engine:
         if self.protocol == "paper":
             run.converged = True
         n_forward, n_images, seconds = _global_counts(run)
+        extra: dict[str, Any] = {}
+        ce_t = _global(run.ce_teacher).compute()
+        ce_s = _global(run.ce_student).compute() if self.student is not None else None
+        for name, estimate in ce_t.items():
+            _put(extra, f"{name}_t", estimate)
+        for name in ce_t:
+            _put(extra, name, ce_s[name] if ce_s is not None else None)
+        for name, estimate in _global(run.companions).compute(mixes=run.aug.mixes).items():
+            _put(extra, name, estimate)
+        extra.update({"epochs": self.epochs} if self.protocol == "paper"
+                     else {"precision": self.precision, "max_images": self.max_images})
         return ScoreResult(
             da=run.aug.spec, t_stddev=tstd.value, t_stddev_ci=tstd.ci, teacher_entropy=ent.value,
             teacher_entropy_ci=ent.ci, protocol=self.protocol, n_forward=n_forward, n_images=n_images,
             n_units=tstd.n_units, unit=run.unit, seconds=round(seconds, 3),
             relative_half_width=tstd.relative_half_width, converged=run.converged,
-            teacher=self.teacher.source, data=self.data.spec, seed=self.seed,
-            extra={"epochs": self.epochs} if self.protocol == "paper" else {"precision": self.precision,
-                                                                             "max_images": self.max_images},
+            teacher=self.teacher.source, data=self.data.spec, seed=self.seed, extra=extra,
         )
+
+
+    def stat_function(self, run: _Run, name: str):
+        """``(f, sections)``: the statistic ``name`` of ``run`` leaving out a section, and its live sections."""
+        if name == "t_stddev":
+            tstd = _global(run.tstd)
+            return tstd.value, tstd.sections()
+        if name == "teacher_entropy":
+            acc = _global(run.ent).acc
+            return acc.mean, [int(j) for j in torch.nonzero(acc.count > 0).flatten()]
+        base, teacher_only = (name[:-2], True) if name.endswith("_t") else (name, False)
+        if base not in CE_STATISTICS:
+            raise UserError(f"cannot rank by {name!r}; choose one of: " + ", ".join(RANK_BY))
+        if not teacher_only and self.student is None:
+            raise UserError(f"ranking by {name} needs a student: pass --student SPEC")
+        sums = _global(run.ce_teacher if teacher_only else run.ce_student).sums
+        fn = CE_STATISTICS[base]
+        return (lambda j: fn(sums.totals(j))), sums.live_sections("blocks")
+
+
+def _put(out: dict[str, Any], name: str, estimate) -> None:
+    """``name`` and ``name_ci`` from an Estimate (None when not available)."""
+    if estimate is None or not math.isfinite(estimate.value):
+        out[name], out[f"{name}_ci"] = None, None
+    else:
+        out[name], out[f"{name}_ci"] = estimate.value, list(estimate.ci)
 
 
 def _batch_dependent(aug: Augmentation) -> bool:
@@ -374,22 +455,58 @@ def rank(
     seed: int = 0,
     device: str | torch.device | None = "auto",
     progress: bool = False,
+    by: str = "t_stddev",
 ) -> Ranking:
-    """Score several DAs on the same images and sort them by T. stddev (lower is better).
+    """Score several DAs on the same images and sort them, best first, by ``by``.
 
     ``das=None`` means the paper's nine (``cutmix_pick_s`` only with a ``student``).
-    Under ``torchrun`` each process takes every ``world_size``-th block; the
-    estimators are summed across processes, and every process gets the same result.
+    Each result also says whether it is distinguishable from the next one
+    (``distinct_from_next``: a paired jackknife t-test on the difference in ``by``,
+    Holm-corrected over the adjacent pairs, at level 0.05; ``p_next`` is the
+    adjusted p-value). Under ``torchrun`` each process takes every
+    ``world_size``-th block; the estimators are summed across processes, and every
+    process gets the same result.
     """
-    results = _score_all(das, teacher, data, protocol=protocol, student=student, epochs=epochs,
-                         precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
-                         device=device, progress=progress)
-    return Ranking(sorted(results, key=lambda r: (math.isnan(r.t_stddev), r.t_stddev)))
+    if by not in RANK_BY:
+        raise UserError(f"cannot rank by {by!r}; choose one of: " + ", ".join(RANK_BY))
+    results, engine = _score_all(das, teacher, data, protocol=protocol, student=student, epochs=epochs,
+                                 precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
+                                 device=device, progress=progress, by=by)
+    lower = RANK_BY[by]
+    pairs = sorted(zip(results, engine.runs), key=lambda rr: _sort_key(_value(rr[0], by), lower))
+    tests = []
+    for (_, run_a), (_, run_b) in zip(pairs, pairs[1:]):
+        fa, sa = engine.stat_function(run_a, by)
+        fb, sb = engine.stat_function(run_b, by)
+        tests.append(paired_test(fa, fb, sorted(set(sa) | set(sb))).p_value)
+    adjusted = holm(tests)
+    ranking = Ranking()
+    for i, (result, _) in enumerate(pairs):
+        p = adjusted[i] if i < len(adjusted) else None
+        result.extra.update({
+            "rank_by": by,
+            "p_next": None if p is None or not math.isfinite(p) else p,
+            "distinct_from_next": None if p is None or not math.isfinite(p) else bool(p < ALPHA),
+        })
+        ranking.append(result)
+    ranking.total_forward = engine.total_forward_global()
+    return ranking
+
+
+def _value(result: ScoreResult, name: str) -> float:
+    value = getattr(result, name, None)
+    if value is None:
+        value = result.extra.get(name)
+    return math.nan if value is None else float(value)
+
+
+def _sort_key(value: float, lower_is_better: bool) -> tuple[bool, float]:
+    return (math.isnan(value), value if lower_is_better else -value)
 
 
 def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_images, batch_size, seed,
-               device, progress) -> list[ScoreResult]:
-    """Results in the order the DAs were given."""
+               device, progress, by="t_stddev") -> tuple[list[ScoreResult], "_Engine"]:
+    """Results in the order the DAs were given, and the engine that holds their estimators."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose 'fast' or 'paper'")
     if batch_size < 2:
@@ -399,6 +516,8 @@ def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_
     if epochs < 1 or max_images < batch_size:
         raise UserError("--epochs must be ≥ 1 and --max-images at least one batch")
     teacher, data, student, device = _prepare(teacher, data, student, device, seed)
+    if student is None and by in CE_STATISTICS:
+        raise UserError(f"ranking by {by} needs a student: pass --student SPEC (or rank by {by}_t)")
     specs = _as_list(das) or default_das(student is not None)
     context = AugmentContext(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
                              mean=data.mean, std=data.std, dataset=data.name, teacher=teacher, student=student)
@@ -409,10 +528,10 @@ def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_
             raise UserError(f"the DA {aug.spec!r} is listed twice")
         seen.add(aug.spec)
     rank_, world_size = _process_group()
-    engine = _Engine(teacher, data, built, protocol=protocol, batch_size=batch_size, seed=seed, device=device,
+    engine = _Engine(teacher, data, built, protocol=protocol, student=student, batch_size=batch_size, seed=seed, device=device,
                      epochs=epochs, precision=precision, max_images=max_images, progress=progress,
                      rank=rank_, world_size=world_size)
-    return engine.run()
+    return engine.run(), engine
 
 
 def is_main_process() -> bool:
@@ -450,7 +569,7 @@ def score(
     specs = _as_list(da)
     if not specs:
         raise UserError("give at least one DA to score")
-    results = _score_all(specs, teacher, data, protocol=protocol, student=student, epochs=epochs,
-                         precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
-                         device=device, progress=progress)
+    results, _ = _score_all(specs, teacher, data, protocol=protocol, student=student, epochs=epochs,
+                            precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
+                            device=device, progress=progress)
     return results[0] if isinstance(da, (str, Augmentation)) else results
