@@ -314,3 +314,20 @@ def test_bundled_teacher():
     assert (teacher.num_classes, teacher.in_channels, teacher.arch) == (10, 1, "resnet20")
     assert teacher.meta["normalisation"] == "checkpoint"
     assert teacher(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_data_as_image_data(small, tmp_path):
+    from dastat.data import ImageData, Split
+
+    net, _, _ = small
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    images = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    split = Split(images, torch.zeros(4, dtype=torch.long))
+    data = ImageData(name="imagefolder", train=split, test=None, num_classes=10, channels=3, image_size=32,
+                     mean=NORMALIZATION["imagenet"][0], std=NORMALIZATION["imagenet"][1],
+                     classes=[str(i) for i in range(10)])
+    teacher = load_teacher(tmp_path / "w.pt", data=data)
+    assert teacher.mean.flatten().tolist() == pytest.approx(list(NORMALIZATION["imagenet"][0]))
+    data.num_classes = 200
+    with pytest.raises(UserError, match="has 10 classes but imagefolder has 200"):
+        load_teacher(tmp_path / "w.pt", data=data)
