@@ -184,6 +184,34 @@ def box_mask(boxes: torch.Tensor, height: int, width: int, device: torch.device 
     return (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
 
 
+def range_mask(
+    lo_rows: torch.Tensor, hi_rows: torch.Tensor, lo_cols: torch.Tensor, hi_cols: torch.Tensor,
+    height: int, width: int, dtype: torch.dtype, device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """N×1×H×W masks of 0/1 in ``dtype``: 1 where ``lo_rows <= row < hi_rows`` and likewise for columns.
+
+    Bounds are N-vectors (or N×K for K boxes per image, united). A 0/1 mask in the
+    image's own dtype lets :func:`select` blend with plain arithmetic, which is several
+    times faster on CPU than boolean broadcasting with ``torch.where``.
+
+    >>> range_mask(torch.tensor([1]), torch.tensor([3]), torch.tensor([0]), torch.tensor([1]), 4, 2, torch.uint8)[0, 0].tolist()
+    [[0, 0], [1, 0], [1, 0], [0, 0]]
+    """
+    if lo_rows.ndim == 1:
+        lo_rows, hi_rows, lo_cols, hi_cols = (t.unsqueeze(1) for t in (lo_rows, hi_rows, lo_cols, hi_cols))
+    rows = torch.arange(height).view(1, 1, height)
+    cols = torch.arange(width).view(1, 1, width)
+    in_rows = ((rows >= lo_rows.cpu().unsqueeze(-1)) & (rows < hi_rows.cpu().unsqueeze(-1))).to(dtype)
+    in_cols = ((cols >= lo_cols.cpu().unsqueeze(-1)) & (cols < hi_cols.cpu().unsqueeze(-1))).to(dtype)
+    mask = in_rows.to(device).unsqueeze(-1) * in_cols.to(device).unsqueeze(-2)  # N×K×H×W
+    return (mask if mask.shape[1] == 1 else mask.amax(1, keepdim=True)).contiguous()
+
+
+def select(mask: torch.Tensor, inside: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
+    """``inside`` where the 0/1 ``mask`` is 1, else ``outside`` (exact: one term is always zero)."""
+    return outside * (1 - mask) + inside * mask
+
+
 def fill_value(x: torch.Tensor, fill: float | tuple[float, ...] | list[float]) -> torch.Tensor:
     """A per-channel fill given in [0, 1] pixel space, as a 1×C×1×1 tensor of ``x``'s dtype."""
     value = torch.as_tensor(fill, dtype=torch.float32, device=x.device).flatten()
@@ -212,8 +240,10 @@ def blend_pairs(x: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch
 
 
 def paste_pairs(x: torch.Tensor, perm: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``x`` with each image's ``mask`` region taken from its partner ``x[perm]``."""
-    return torch.where(mask, x[perm], x)
+    """``x`` with each image's ``mask`` region (boolean, or 0/1 in ``x``'s dtype) taken from ``x[perm]``."""
+    if mask.dtype == torch.bool:
+        return torch.where(mask, x[perm], x)
+    return select(mask, x[perm], x)
 
 
 def soft_labels(y: torch.Tensor, num_classes: int | None) -> torch.Tensor:

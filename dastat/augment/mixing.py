@@ -76,7 +76,8 @@ class CutMix(_Mixing):
         boxes = AF.centred_boxes(cy, cx, cut_h, cut_w, h, w)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         lam = (1.0 - area.double() / (h * w)).expand(n)
-        out = AF.paste_pairs(x, perm, AF.box_mask(boxes, h, w, x.device))
+        mask = AF.range_mask(boxes[:, 0], boxes[:, 2], boxes[:, 1], boxes[:, 3], h, w, x.dtype, x.device)
+        out = AF.paste_pairs(x, perm, mask)
         params = {"lam": self._report(lam), "perm": perm, "box": boxes, "lam_drawn": self._report(drawn.expand(n))}
         return AugmentResult(out, AF.mix_labels(y, perm, lam, self.num_classes(y)), params)
 

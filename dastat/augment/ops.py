@@ -174,7 +174,8 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     base[..., 1].copy_(torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=x.device).unsqueeze_(-1))
     base[..., 2].fill_(1)
     scaled = theta.transpose(1, 2).div(torch.tensor([0.5 * w, 0.5 * h], dtype=dtype, device=x.device))
-    grid = base.view(1, h * w, 3).expand(n, -1, -1).bmm(scaled).view(n, h, w, 2)
+    # One (H·W)×3 by 3×(2N) product instead of N small bmm's: several times faster on CPU.
+    grid = torch.einsum("pk,nkj->npj", base.view(h * w, 3), scaled).reshape(n, h, w, 2)
     xf = x if x.is_floating_point() else x.to(dtype)
     out = F.grid_sample(xf, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return out if x.is_floating_point() else out.round_().to(x.dtype)

@@ -120,17 +120,21 @@ class Cutout(Augmentation):
         return 16 if self.context.dataset == "cifar10" else round(side / 4)
 
     def forward(self, x, y, generator):
-        n, _, h, w = x.shape
+        n, c, h, w = x.shape
         size = self.hole_size(w)
         draws = n if self.per_sample else 1
-        boxes = []
-        for _ in range(self.holes):
-            cy = AF.randint(h, draws, generator)
-            cx = AF.randint(w, draws, generator)
-            side = torch.full((draws,), size)
-            boxes.append(AF.centred_boxes(cy, cx, side, side, h, w))
-        boxes = torch.stack(boxes, 1)  # draws×holes×4
-        mask = torch.zeros(draws, 1, h, w, dtype=torch.bool, device=x.device)
-        for k in range(self.holes):
-            mask |= AF.box_mask(boxes[:, k], h, w, x.device)
-        return AugmentResult(AF.erase(x, mask, self.fill), y, {"boxes": boxes, "size": size, "fill": self.fill})
+        cy = AF.randint(h, draws * self.holes, generator).view(draws, self.holes)
+        cx = AF.randint(w, draws * self.holes, generator).view(draws, self.holes)
+        half = size // 2
+        # Rows/cols in [c - size//2, c + size//2): clipping at the borders is implicit.
+        mask = AF.range_mask(cy - half, cy + half, cx - half, cx + half, h, w, x.dtype, x.device)
+        boxes = torch.stack([cy - half, cx - half, cy + half, cx + half], -1)
+        boxes = torch.minimum(boxes.clamp_min(0), torch.tensor([h, w, h, w]))
+        out = AF.select(mask, self._fill_tensor(x), x)
+        return AugmentResult(out, y, {"boxes": boxes, "size": size, "fill": self.fill})
+
+    def _fill_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        key = (x.dtype, x.device, x.shape[1])
+        if getattr(self, "_fill_key", None) != key:
+            self._fill_key, self._fill_value = key, AF.fill_value(x, self.fill)
+        return self._fill_value
