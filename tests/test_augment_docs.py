@@ -1,0 +1,37 @@
+"""The augmentation docs and docstring examples run as written."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "augmentations.md"
+MODULES = ["base", "functional", "ops", "spec", "registry", "transforms", "mixing", "policies", "pick", "compose", "wrap"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_registry():
+    """Examples register DAs of their own; they do not outlive the test."""
+    from dastat.augment import registry
+
+    registry.available()
+    saved = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+
+
+@pytest.mark.parametrize("index", range(len(re.findall(r"```python\n", DOC.read_text()))))
+def test_docs_code_blocks_run(index):
+    block = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)[index]
+    exec(compile(block, f"{DOC.name}[{index}]", "exec"), {})
+
+
+@pytest.mark.parametrize("name", ["dastat.augment"] + [f"dastat.augment.{m}" for m in MODULES])
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
