@@ -53,7 +53,8 @@ def _p(value: float) -> str:
         return "nan"
     if value == 0:  # a perfect rank correlation under the t approximation
         return "0"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
+    return f"{value:.3f}" if value >= 0.01 else f"{value:.4f}" if value >= 0.001 else f"{value:.1e}"
 
 
 def format_correlations(results, x: str, y: str) -> str:

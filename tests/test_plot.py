@@ -1,0 +1,273 @@
+"""dastat.plot and ``dastat plot``: what is drawn, checked on the artists (headless, Agg)."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import os
+import re
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from scipy import stats as sps  # noqa: E402
+
+from dastat import plot  # noqa: E402
+from dastat.cli import main  # noqa: E402
+from dastat.errors import UserError  # noqa: E402
+from dastat.plot import ranking_bars, save_figure, scatter  # noqa: E402
+
+RESULTS = [  # what `dastat validate` writes: one row per DA
+    ("identity", 0.0153, (0.0150, 0.0156), 1.30, 0.020, 70.1, 0.3),
+    ("flip", 0.0152, (0.0149, 0.0155), 1.28, 0.010, 70.3, 0.2),
+    ("cutout", 0.0149, (0.0146, 0.0152), 1.27, 0.030, 70.9, 0.4),
+    ("mixup", 0.0147, (0.0144, 0.0150), 1.22, 0.020, 71.2, 0.1),
+    ("cutmix", 0.0145, (0.0143, 0.0147), 1.20, 0.010, 71.8, 0.3),
+]
+
+
+def _records():
+    return [dict(da=d, t_stddev=t, t_stddev_ci=list(ci), teacher_entropy=1.1, test_loss=l, test_loss_std=ls,
+                 test_acc=a, test_acc_std=as_, n_seeds=3) for d, t, ci, l, ls, a, as_ in RESULTS]
+
+
+def _csv_split(tmp_path):
+    """The CSV spelling: t_stddev_ci_low / t_stddev_ci_high columns."""
+    frame = pd.DataFrame(_records())
+    frame[["t_stddev_ci_low", "t_stddev_ci_high"]] = pd.DataFrame(frame.pop("t_stddev_ci").tolist())
+    path = tmp_path / "results.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _points(ax):
+    [points] = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_gid() == "points"]
+    return np.asarray(points.get_offsets())
+
+
+def _legend(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _labels(ax):
+    return [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+
+
+def _error_segments(ax):
+    """The error bar segments drawn, as (x0, y0, x1, y1) rows."""
+    segs = [s for c in ax.collections if c.get_gid() == "errorbars" for s in c.get_segments()]
+    return np.array([[*s[0], *s[-1]] for s in segs]) if segs else np.zeros((0, 4))
+
+
+def test_doctests():
+    result = doctest.testmod(plot, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------- scatter
+
+@pytest.mark.parametrize("source", ["records", "frame", "json", "csv"])
+def test_scatter_draws_one_labelled_point_per_da(source, tmp_path):
+    if source == "records":
+        data = _records()
+    elif source == "frame":
+        data = pd.DataFrame(_records())
+    elif source == "json":
+        data = tmp_path / "results.json"
+        data.write_text(json.dumps(_records()))
+    else:
+        data = _csv_split(tmp_path)
+    fig = scatter(data, x="t_stddev", y="test_loss")
+    ax = fig.axes[0]
+    xs = [r[1] for r in RESULTS]
+    ys = [r[3] for r in RESULTS]
+    np.testing.assert_allclose(_points(ax), np.column_stack([xs, ys]))
+    assert _labels(ax) == [r[0] for r in RESULTS]
+    # legend: the three coefficients and their p-values, against scipy
+    legend = " | ".join(_legend(ax))
+    for name, ref in (("Pearson", sps.pearsonr(xs, ys)), ("Spearman", sps.spearmanr(xs, ys)),
+                      ("Kendall", sps.kendalltau(xs, ys))):
+        m = re.search(rf"{name} \S+ = (-?[0-9.]+) \(p = ([0-9.e+-]+)\)", legend)
+        assert m, legend
+        assert float(m.group(1)) == pytest.approx(ref.statistic, abs=5e-4)
+        # printed to 3 decimals down to 0.01, then to 2 significant digits
+        tol = dict(abs=5e-4) if ref.pvalue >= 0.01 else dict(rel=0.06)
+        assert float(m.group(2)) == pytest.approx(ref.pvalue, **tol)
+    assert "least-squares fit" in legend and "n = 5" in ax.get_legend().get_title().get_text()
+    assert "lower is better" in ax.get_xlabel() and "lower is better" in ax.get_ylabel()
+
+
+def test_scatter_fit_line_is_least_squares():
+    fig = scatter(_records(), x="t_stddev", y="test_loss")
+    [line] = [ln for ln in fig.axes[0].lines if ln.get_gid() == "fit"]
+    ref = sps.linregress([r[1] for r in RESULTS], [r[3] for r in RESULTS])
+    gx, gy = line.get_data()
+    np.testing.assert_allclose(gy, ref.intercept + ref.slope * np.asarray(gx), rtol=1e-9)
+    assert min(gx) == pytest.approx(0.0145) and max(gx) == pytest.approx(0.0153)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_scatter_error_bars_from_interval_and_std(split, tmp_path):
+    data = _csv_split(tmp_path) if split else _records()
+    ax = scatter(data, x="t_stddev", y="test_acc").axes[0]
+    segs = _error_segments(ax)
+    horizontal = segs[np.isclose(segs[:, 1], segs[:, 3])]
+    vertical = segs[np.isclose(segs[:, 0], segs[:, 2])]
+    # x bars span the interval; y bars span mean +- std over seeds
+    np.testing.assert_allclose(np.sort(horizontal[:, [0, 2]], axis=1), [r[2] for r in RESULTS])
+    np.testing.assert_allclose(np.sort(vertical[:, [1, 3]], axis=1),
+                               [(r[5] - r[6], r[5] + r[6]) for r in RESULTS])
+    assert "higher is better" in ax.get_ylabel()
+
+
+def test_scatter_without_spread_draws_no_error_bars():
+    rows = [{k: v for k, v in r.items() if k in ("da", "t_stddev", "test_loss")} for r in _records()]
+    ax = scatter(rows, x="t_stddev", y="test_loss").axes[0]
+    assert len(_error_segments(ax)) == 0
+
+
+def test_paper_csv_one_panel_per_setting(reference_dir):
+    path = reference_dir / "paper_tstddev_vs_stestloss.csv"
+    paper = pd.read_csv(path)
+    fig = scatter(path, x="T_stddev", y="S_test_loss", label="DA", group="pair_dataset")
+    settings = list(dict.fromkeys(paper["pair_dataset"]))
+    assert [ax.get_title() for ax in fig.axes] == settings
+    for ax, setting in zip(fig.axes, settings):
+        part = paper[paper["pair_dataset"] == setting]
+        assert len(_points(ax)) == 9
+        assert _labels(ax) == part["DA"].tolist()
+        ref = sps.kendalltau(part["T_stddev"], part["S_test_loss"]).statistic
+        assert any(f"= {ref:.3f}" in t for t in _legend(ax) if t.startswith("Kendall"))
+
+
+def test_paper_csv_where_selects_one_setting(reference_dir):
+    path = reference_dir / "paper_tstddev_vs_stestloss.csv"
+    fig = scatter(path, x="T_stddev", y="S_test_loss", where="pair_dataset=resnet34/resnet18, ImageNet")
+    assert len(fig.axes) == 1 and len(_points(fig.axes[0])) == 9
+    assert any("Pearson $r$ = 0.346 (p = 0.362)" == t for t in _legend(fig.axes[0]))
+
+
+def test_scatter_into_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    assert scatter(_records(), x="t_stddev", y="test_loss", ax=ax) is fig
+    assert len(_points(ax)) == 5
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(y="test_los"), "no column 'test_los'"),
+    (dict(y="test_loss", label="name"), "no label column"),
+    (dict(y="test_loss", where="da=none"), "no row has da"),
+    (dict(y="n_seeds"), "constant"),
+])
+def test_scatter_user_errors(kwargs, words):
+    with pytest.raises(UserError, match=words):
+        scatter(_records(), x="t_stddev", **kwargs)
+
+
+# ----------------------------------------------------------------- ranking
+
+def _ranking():
+    return [dict(da=d, t_stddev=t, t_stddev_ci=list(ci), teacher_entropy=1.0 + i, protocol="fast", n_forward=1000,
+                 seconds=2.0, teacher="resnet20", data="fashion-mnist")
+            for i, (d, t, ci, *_) in enumerate(RESULTS)]
+
+
+def _bars(ax):
+    return [p for p in ax.patches]
+
+
+def test_ranking_bars_best_first_with_intervals():
+    records = _ranking()[::-1]  # input order does not matter
+    ax = ranking_bars(records).axes[0]
+    bars = _bars(ax)
+    assert len(bars) == 5
+    expected = sorted(RESULTS, key=lambda r: r[1])
+    # top to bottom on screen: the y axis is inverted, so rank 1 has the smallest y
+    order = sorted(bars, key=lambda b: b.get_y())
+    assert [b.get_width() for b in order] == pytest.approx([r[1] for r in expected])
+    assert ax.yaxis_inverted()
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks == [r[0] for r in expected]
+    segs = _error_segments(ax)
+    np.testing.assert_allclose(np.sort(np.sort(segs[:, [0, 2]], axis=1), axis=0),
+                               np.sort(np.array([r[2] for r in expected]), axis=0))
+    assert "lower is better" in ax.get_xlabel()
+    assert "T. stddev" in ax.get_title() and "teacher resnet20 on fashion-mnist" in ax.get_title()
+
+
+def test_ranking_by_another_column_and_string_intervals(tmp_path):
+    frame = pd.DataFrame(_ranking())
+    path = tmp_path / "rank.csv"
+    frame.to_csv(path, index=False)  # lists become "[low, high]" strings, as `dastat rank --out x.csv` writes
+    ax = ranking_bars(path).axes[0]
+    assert len(_error_segments(ax)) == 5
+    ax = ranking_bars(frame, by="teacher_entropy").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r[0] for r in RESULTS]
+    assert "teacher entropy" in ax.get_xlabel()
+
+
+def test_ranking_user_errors():
+    with pytest.raises(UserError, match="no column 'score'"):
+        ranking_bars(_ranking(), by="score")
+    with pytest.raises(UserError, match="must hold numbers"):
+        ranking_bars(_ranking(), by="protocol")
+
+
+# ----------------------------------------------------------------- saving and CLI
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_save_figure_formats_atomically(tmp_path, suffix, magic):
+    fig = ranking_bars(_ranking())
+    path = save_figure(fig, tmp_path / f"rank{suffix}")
+    assert path.read_bytes().startswith(magic)
+    assert os.listdir(tmp_path) == [path.name]  # no temporary file left behind
+    with pytest.raises(UserError, match="must end in"):
+        save_figure(fig, tmp_path / "rank.jpg")
+    with pytest.raises(UserError, match="does not exist"):
+        save_figure(fig, tmp_path / "missing" / "rank.png")
+
+
+def test_cli_scatter_and_ranking(tmp_path, reference_dir, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_records()))
+    assert main(["plot", str(results), "--x", "t_stddev", "--y", "test_acc", "--out", str(tmp_path / "s.svg")]) == 0
+    svg = (tmp_path / "s.svg").read_text()
+    assert "cutmix" in svg and "Pearson" in svg
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps(_ranking()))
+    assert main(["plot", str(ranking)]) == 0
+    assert (tmp_path / "ranking_ranking.png").read_bytes().startswith(b"\x89PNG")
+    assert "wrote" in capsys.readouterr().out
+    ref = reference_dir / "paper_tstddev_vs_stestloss.csv"
+    out = tmp_path / "paper.pdf"
+    assert main(["plot", str(ref), "--x", "T_stddev", "--y", "S_test_loss", "--label", "DA",
+                 "--group", "pair_dataset", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_cli_user_errors_exit_2(tmp_path, capsys):
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps(_ranking()))
+    assert main(["plot", str(ranking), "--out", str(tmp_path / "r.gif")]) == 2
+    assert main(["plot", str(ranking), "--y", "test_loss"]) == 2
+    assert main(["plot", str(ranking), "--x", "t_stddev"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("dastat: error: ") for line in err)
+    assert not list(tmp_path.glob("*.gif"))
+
+
+def test_import_dastat_stays_light():
+    code = ("import sys, dastat, dastat.analysis, dastat.plot; "
+            "print(any(m in sys.modules for m in ('matplotlib', 'seaborn', 'pandas', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
