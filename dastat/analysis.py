@@ -36,7 +36,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -327,8 +327,7 @@ def correlate_groups(data: Any, x: str, y: str, *, group: str | None = None,
 
 
 def _with_extra(result: Correlation, extra: dict[str, Any]) -> Correlation:
-    result.extra.update(extra)
-    return result
+    return replace(result, extra={**result.extra, **extra})
 
 
 # --------------------------------------------------------------------------- tables
@@ -364,8 +363,6 @@ def read_table(source: Any) -> "pd.DataFrame":
             else:
                 raise UserError(f"cannot read {path}: the file must end in .csv or .json")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            if isinstance(exc, UserError):
-                raise
             raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     elif isinstance(source, Sequence) and all(isinstance(r, Mapping) for r in source):
         frame = pd.DataFrame.from_records(list(source))

@@ -271,3 +271,30 @@ def test_import_dastat_stays_light():
             "print(any(m in sys.modules for m in ('matplotlib', 'seaborn', 'pandas', 'scipy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_docs_code_blocks_run(tmp_path, reference_dir, monkeypatch, capsys):
+    """Every ```python block of docs/analysis.md runs, and every `$ dastat ...` line exits 0."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "analysis.md").read_text()
+    blocks = re.findall(r"```(python|console)\n(.*?)```", doc, flags=re.S)
+    assert sum(kind == "python" for kind, _ in blocks) >= 2 and sum(kind == "console" for kind, _ in blocks) >= 4
+    # The files the text takes as given.
+    shutil.copy(reference_dir / "paper_tstddev_vs_stestloss.csv", tmp_path / "paper.csv")
+    (tmp_path / "results.json").write_text(json.dumps(_records()))
+    (tmp_path / "ranking.json").write_text(json.dumps(_ranking()))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for kind, body in blocks:
+        if kind == "python":
+            exec(compile(body, "docs/analysis.md", "exec"), namespace)
+            continue
+        for line in body.splitlines():
+            if line.startswith("$ dastat "):
+                argv = shlex.split(line[len("$ dastat "):])
+                assert main(argv) == 0, (line, capsys.readouterr().err)
+    for name in ("scatter.png", "scatter.svg", "paper.pdf", "vgg13.svg", "ranking.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
