@@ -10,7 +10,7 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "correlate", help="Pearson, Spearman and Kendall correlation of two columns, per group",
+        "correlate", help="Pearson, Spearman and Kendall of two columns, with p-values and intervals",
         description="Correlate two columns of a CSV or JSON results table (e.g. T. stddev and the student's "
                     "test loss): coefficients, two-sided p-values and seeded bootstrap intervals over pairs. "
                     "Kendall is tau-b.")
