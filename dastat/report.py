@@ -1,43 +1,75 @@
-"""Human-readable tables of scores: what ``dastat score`` and ``dastat rank`` print."""
+"""Human-readable output of scores: the terminal table and the Markdown report."""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 from .scoring import ScoreResult
 
+#: What each reported statistic means, and which direction is better.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 320 images + 320 views, "
+                 "averaged over classes", "lower is better"),
+    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", "context"),
+    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", "lower is better"),
+    "ce_cov": ("Cov of q on an image and q on its view", "lower is better"),
+    "ce_cov_cross": ("mean Cov of q between different images of one batch (shared random draw, shared partners)",
+                     "lower is better"),
+    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", "lower is better"),
+    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", "lower is better"),
+    "ce_cov_t": ("ce_cov, teacher-only", "lower is better"),
+    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", "lower is better"),
+    "risk_var_t": ("risk_var, teacher-only", "lower is better"),
+    "affinity": ("teacher top-1 on the views ÷ top-1 on the originals (Gontijo-Lopes et al. 2021)",
+                 "higher = closer to the clean distribution"),
+    "kl_view": ("mean KL(p_t(x) ‖ p_t(x_aug)) between an image and its view", "higher = more diverse views"),
+    "order_violation": ("share of mixed views whose teacher order of the two classes contradicts λ "
+                        "(Cui & Yan 2021); mixing DAs only", "lower is better"),
+}
 
-def _fmt(value: float, digits: int = 5) -> str:
-    return "nan" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+def _num(value: Any, fmt: str = ".5f") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return format(value, fmt)
+
+
+def _stat(r: ScoreResult, name: str) -> Any:
+    return getattr(r, name) if hasattr(r, name) else r.extra.get(name)
+
+
+def _distinct(r: ScoreResult) -> str:
+    flag = r.extra.get("distinct_from_next")
+    return "" if flag is None else ("yes" if flag else "no")
 
 
 def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
-    """A plain-text table: one row per DA, T. stddev with its 95% interval (lower is better)."""
-    header = ["#", "DA", "T. stddev", "95% CI", "±%", "entropy", "forwards", "unit", "s"]
+    """A plain-text table: one row per DA, T. stddev with its 95% interval and companions."""
+    with_student = any(r.extra.get("ce_cov") is not None for r in results)
+    ce_name = "ce_cov" if with_student else "ce_cov_t"
+    header = ["#", "DA", "T. stddev", "95% CI", "±%"]
+    if ranked:
+        header.append("≠next")
+    header += ["entropy", ce_name, "affinity", "KL view", "order viol.", "forwards", "s"]
     rows = []
     for i, r in enumerate(results, 1):
         lo, hi = r.t_stddev_ci
         half = r.relative_half_width
-        rows.append([
-            str(i) if ranked else "-",
-            r.da,
-            _fmt(r.t_stddev),
-            f"[{_fmt(lo)}, {_fmt(hi)}]",
-            "nan" if not math.isfinite(half) else f"{100 * half:.1f}",
-            _fmt(r.teacher_entropy, 3),
-            f"{r.n_forward:,}",
-            r.unit,
-            f"{r.seconds:.1f}",
-        ])
+        row = [str(i) if ranked else "-", r.da, _num(r.t_stddev), f"[{_num(lo)}, {_num(hi)}]",
+               _num(100 * half if math.isfinite(half) else None, ".1f")]
+        if ranked:
+            row.append(_distinct(r))
+        row += [_num(r.teacher_entropy, ".3f"), _num(_stat(r, ce_name), ".3e"), _num(_stat(r, "affinity"), ".3f"),
+                _num(_stat(r, "kl_view"), ".4f"), _num(_stat(r, "order_violation"), ".3f"),
+                f"{r.n_forward:,}", f"{r.seconds:.1f}"]
+        rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    left = {1, 7}
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
-    out = [line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]
-    return "\n".join(out)
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(row) for row in rows])
 
 
 def summary_line(results: Sequence[ScoreResult]) -> str:
@@ -49,5 +81,37 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
         what += f", {r.extra.get('epochs')} epochs"
     else:
         what += f", target ±{100 * r.extra.get('precision', 0):.1f}% or {r.extra.get('max_images'):,} images per DA"
-    return (f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. "
-            "T. stddev: lower is better (95% intervals, jackknife over sections).")
+    line = f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. Lower T. stddev is better; 95% intervals."
+    if "distinct_from_next" in r.extra:
+        line += (" ≠next: distinguishable from the next DA (paired jackknife t-test on common images, "
+                 "Holm-corrected, level 0.05).")
+    return line
+
+
+def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
+    """A self-contained Markdown report: the ranking, every statistic with its interval, and a glossary."""
+    names = [n for n in COLUMNS if any(_stat(r, n) is not None for r in results)]
+    out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
+           format_table(results, ranked=ranked), "```", "", "## Every statistic with its 95% interval", ""]
+    out.append("| DA | " + " | ".join(names) + " |")
+    out.append("|---" * (len(names) + 1) + "|")
+    for r in results:
+        cells = []
+        for n in names:
+            value = _stat(r, n)
+            ci = _stat(r, f"{n}_ci")
+            if value is None:
+                cells.append("–")
+            elif ci:
+                cells.append(f"{value:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]")
+            else:
+                cells.append(f"{value:.4g}")
+        out.append(f"| {r.da} | " + " | ".join(cells) + " |")
+    out += ["", "## What the columns mean", ""]
+    out += [f"- **{n}** — {COLUMNS[n][0]} ({COLUMNS[n][1]})." for n in names]
+    if ranked and results and "rank_by" in results[0].extra:
+        out += ["", f"Ranked by `{results[0].extra['rank_by']}`. *≠next* compares each DA with the one ranked "
+                "below it: a paired delete-one-section jackknife t-test on the difference (all DAs saw the same "
+                "images and base views), Holm–Bonferroni corrected over the adjacent pairs, level 0.05."]
+    out += ["", "Intervals: delete-one-section jackknife over 32 sections of independent units, Student t.", ""]
+    return "\n".join(out)

@@ -33,6 +33,7 @@ from . import augment as augment_lib
 from .augment.base import AugmentContext, Augmentation
 from .augment.functional import base_view
 from .data import ImageData, load_data
+from .distributed import process_group, resolve_device
 from .errors import UserError
 from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
 from .stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
@@ -111,15 +112,6 @@ def _json_default(obj):
 def _stable_seed(*parts: Any) -> int:
     """A 63-bit seed from the parts, stable across runs and processes (unlike hash())."""
     return zlib.crc32(repr(parts).encode()) | (zlib.adler32(repr(parts[::-1]).encode()) << 32)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but no CUDA device is available")
-    return device
 
 
 @dataclass
@@ -527,24 +519,11 @@ def _score_all(das, teacher, data, *, protocol, student, epochs, precision, max_
         if aug.spec in seen:
             raise UserError(f"the DA {aug.spec!r} is listed twice")
         seen.add(aug.spec)
-    rank_, world_size = _process_group()
+    rank_, world_size = process_group()
     engine = _Engine(teacher, data, built, protocol=protocol, student=student, batch_size=batch_size, seed=seed, device=device,
                      epochs=epochs, precision=precision, max_images=max_images, progress=progress,
                      rank=rank_, world_size=world_size)
     return engine.run(), engine
-
-
-def is_main_process() -> bool:
-    """True outside ``torchrun`` and on rank 0 inside it: the process that prints and writes."""
-    return _process_group()[0] == 0
-
-
-def _process_group() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def score(

@@ -38,6 +38,7 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=64,
                    help="images per batch, also the unit over which a DA shares its random draw (default 64)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--report", metavar="FILE.md", help="also write a human-readable Markdown report")
     p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -50,15 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rank", help="rank DAs by T. stddev (default: the paper's nine)",
                        description="Score DAs on the same images and rank them, lowest T. stddev first.")
     _add_arguments(p, da_required=False)
+    from ..scoring import RANK_BY
+
+    p.add_argument("--by", choices=tuple(RANK_BY), default="t_stddev",
+                   help="the statistic to rank by (default t_stddev; ce_* need --student, *_t are teacher-only)")
     p.set_defaults(func=run_rank)
 
 
-def _common(args: argparse.Namespace) -> dict:
+def _common(args: argparse.Namespace, device) -> dict:
     from ..data import load_data
-    from ..scoring import resolve_device
     from .common import teacher_from_args
 
-    device = resolve_device(args.device)
     data = load_data(args.data, download=args.download)
     teacher = teacher_from_args(args, data=data, device=device)
     return dict(teacher=teacher, data=data, protocol=args.protocol, student=args.student, epochs=args.epochs,
@@ -67,23 +70,32 @@ def _common(args: argparse.Namespace) -> dict:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    results = score(args.das, **_common(args))
-    _emit(Ranking(results), args, ranked=False)
+    from ..distributed import init_from_env, resolve_device
+
+    device = resolve_device(args.device)
+    with init_from_env(device):
+        _emit(Ranking(score(args.das, **_common(args, device))), args, ranked=False)
     return 0
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    _emit(rank(args.das, **_common(args)), args, ranked=True)
+    from ..distributed import init_from_env, resolve_device
+
+    device = resolve_device(args.device)
+    with init_from_env(device):
+        _emit(rank(args.das, by=args.by, **_common(args, device)), args, ranked=True)
     return 0
 
 
 def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
+    from ..distributed import is_main_process
     from ..io import atomic_write_text
-    from ..report import format_table, summary_line
-    from ..scoring import is_main_process
+    from ..report import format_table, markdown_report, summary_line
 
     if not is_main_process():
         return
+    if args.report:
+        atomic_write_text(args.report, markdown_report(results, ranked=ranked))
     if args.out:
         text = results.to_frame().to_csv(index=False) if args.out.endswith(".csv") else results.to_json() + "\n"
         atomic_write_text(args.out, text)

@@ -1,0 +1,56 @@
+"""Process-group helpers for runs launched by ``torchrun`` (and plain single-process runs).
+
+``torchrun --nproc_per_node=N -m dastat ...`` sets ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``;
+:func:`init_from_env` joins that group (gloo on CPU, nccl on CUDA) and each process
+drives the GPU of its local rank. Outside torchrun every helper is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+import torch.distributed as dist
+
+from .errors import UserError
+
+
+def process_group() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """True outside ``torchrun`` and on rank 0 inside it: the process that prints and writes."""
+    return process_group()[0] == 0
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a bare ``cuda`` → the local rank's GPU."""
+    if device is None or str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but no CUDA device is available")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return device
+
+
+@contextlib.contextmanager
+def init_from_env(device: torch.device) -> Iterator[bool]:
+    """Join the process group ``torchrun`` describes for the duration; yields whether it did."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+        yield False
+        return
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield True
+    finally:
+        dist.destroy_process_group()
