@@ -138,6 +138,26 @@ class ImageData:
     classes: list[str]
     spec: str = ""
 
+    def subset(self, train: int | None = None, test: int | None = None, *, seed: int = 0) -> "ImageData":
+        """The same dataset with a random ``train``/``test`` images kept (in-memory splits only).
+
+        >>> small = load_data().subset(train=1000)  # doctest: +SKIP
+        """
+        import dataclasses
+
+        def cut(split, n):
+            if n is None or split is None:
+                return split
+            if not isinstance(split, Split):
+                raise UserError("subsets are supported for in-memory datasets (Fashion-MNIST, CIFAR)")
+            if not 0 < n <= len(split):
+                raise UserError(f"cannot keep {n} of {len(split)} images")
+            keep = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            return Split(split.images[keep], split.labels[keep])
+
+        return dataclasses.replace(self, train=cut(self.train, train), test=cut(self.test, test),
+                                   spec=f"{self.spec}[{train or 'all'}/{test or 'all'}]")
+
     def describe(self) -> str:
         n_test = len(self.test) if self.test is not None else 0
         return (

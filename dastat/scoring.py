@@ -90,6 +90,24 @@ class Ranking(list):
     forwards the whole ranking made (originals are shared between its DAs)."""
 
     total_forward: int = 0
+    _engine: "_Engine | None" = None
+
+    def compare(self, a: str, b: str, by: str | None = None):
+        """Paired test of DA ``a`` against DA ``b`` on the ranking's common images.
+
+        Returns a :class:`dastat.stats.compare.PairedTest` (difference ``a - b`` in
+        ``by``, its jackknife standard error, and an unadjusted two-sided p-value).
+        """
+        if self._engine is None:
+            raise ValueError("this ranking was read back from a file; comparisons need the live estimators")
+        runs = {r.aug.spec: r for r in self._engine.runs}
+        missing = [d for d in (a, b) if d not in runs]
+        if missing:
+            raise UserError(f"no DA {missing[0]!r} in this ranking; it has: " + ", ".join(runs))
+        by = by or (self[0].extra.get("rank_by", "t_stddev") if self else "t_stddev")
+        fa, sa = self._engine.stat_function(runs[a], by)
+        fb, sb = self._engine.stat_function(runs[b], by)
+        return paired_test(fa, fb, sorted(set(sa) | set(sb)))
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self]
@@ -482,6 +500,7 @@ def rank(
         })
         ranking.append(result)
     ranking.total_forward = engine.total_forward_global()
+    ranking._engine = engine
     return ranking
 
 
