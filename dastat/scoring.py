@@ -171,7 +171,7 @@ class _Engine:
         for aug in das:
             if protocol == "paper":
                 unit, per_group = "group", 1
-            elif aug.deterministic or not (aug.shared_randomness or aug.mixes or _batch_dependent(aug)):
+            elif not (aug.shared_randomness or aug.mixes or aug.batch_dependent):
                 unit, per_group = "pair", GROUP_SIZE
             else:
                 unit, per_group = "block", GROUP_SIZE / batch_size
@@ -353,11 +353,6 @@ def _put(out: dict[str, Any], name: str, estimate) -> None:
         out[name], out[f"{name}_ci"] = None, None
     else:
         out[name], out[f"{name}_ci"] = estimate.value, list(estimate.ci)
-
-
-def _batch_dependent(aug: Augmentation) -> bool:
-    """DAs whose views depend on the rest of the batch (picking from a pool)."""
-    return bool(getattr(aug, "batch_dependent", False))
 
 
 def _global(stat):

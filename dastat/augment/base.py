@@ -15,6 +15,8 @@ Facts the statistics rely on are declared as class attributes:
   one Cutout mask, one Mixup λ, one CutMix box, one AutoAugment sub-policy per
   batch), so views within a batch are not independent;
 * ``mixes`` — a view combines an image with a partner from the same batch;
+* ``batch_dependent`` — a view depends on the other images of the batch in some other
+  way (picking the most informative views from a pool ranks the whole batch);
 * ``deterministic`` — no randomness at all (``identity``, ``flip``).
 """
 
@@ -70,6 +72,7 @@ class Augmentation:
     name: str = "augmentation"
     shared_randomness: bool = False
     mixes: bool = False
+    batch_dependent: bool = False
     deterministic: bool = False
 
     def __init__(self, context: AugmentContext | None = None):

@@ -29,6 +29,7 @@ class Compose(Augmentation):
         self.name = "+".join(s.name for s in self.steps)
         self.spec = "+".join(s.spec for s in self.steps)
         self.mixes = any(s.mixes for s in self.steps)
+        self.batch_dependent = any(s.batch_dependent for s in self.steps)
         self.shared_randomness = any(s.shared_randomness for s in self.steps)
         self.deterministic = all(s.deterministic for s in self.steps)
 

@@ -101,6 +101,8 @@ class Pick(Augmentation):
         self.pool, self.criterion = pool, criterion
         self.mixes = self.base.mixes
         self.shared_randomness = self.base.shared_randomness
+        # Which views survive depends on how they rank against the rest of the batch.
+        self.batch_dependent = True
 
     def score(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor | None) -> torch.Tensor:
         """The criterion of each view (higher is kept)."""
