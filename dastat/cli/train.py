@@ -98,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"dastat: error: {exc}", file=sys.stderr)
         return 1
-    from ..scoring import is_main_process
-
-    if is_main_process():
+    if result.is_main:
         final = result.final
         print(f"done in {result.seconds:.0f} s: final top-1 {final['test_top1']:.2f} (best {result.best_top1:.2f} "
               f"at epoch {result.best_epoch}), test loss {final['test_loss']:.4f}; run folder {result.run_dir}")

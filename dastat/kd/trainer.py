@@ -81,6 +81,7 @@ class TrainResult:
     best_top1: float
     best_epoch: int
     seconds: float
+    is_main: bool = True  # rank 0 (the process that wrote the run folder)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -639,7 +640,7 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
         raise UserError("no epoch ran: the stored run had already finished")
     final = history[-1]
     zoo_checkpoint("student_final.pth", final["epoch"], final["test_top1"])
-    return TrainResult(run_dir, history, best["top1"], best["epoch"], time.perf_counter() - t_start)
+    return TrainResult(run_dir, history, best["top1"], best["epoch"], time.perf_counter() - t_start, main)
 
 
 def _first_bad(values: torch.Tensor) -> int:
