@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,16 @@ def test_two_processes_on_gloo(tmp_path):
            "--epochs", "1", "--subset", "256", "--test-subset", "100", "--batch-size", "32", "--device", "cpu",
            "--threads", "1", "--no-progress", "--out", str(run)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # A session of its own, so that on a timeout the workers go down with torchrun.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1
@@ -36,7 +45,7 @@ def test_two_processes_on_gloo(tmp_path):
     assert rows[0]["steps"] == 4 and rows[0]["train_images"] == 256 and rows[0]["distinct_images"] == 256
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     # Only rank 0 wrote and printed: one epoch line, one summary, no stray files.
-    assert done.stdout.count("epoch 1/1") == 1 and done.stdout.count("done in") == 1
+    assert stdout.count("epoch 1/1") == 1 and stdout.count("done in") == 1
     assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "metrics.jsonl", "checkpoint.pt",
                                                "student_best.pth", "student_final.pth"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "teacher.pth"]

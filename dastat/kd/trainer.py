@@ -4,8 +4,8 @@ One step, on a batch of uint8 images already on the device::
 
     x  = base_view(batch)                 # the training loader's crop + flip, batched
     v  = DA(x)                            # the view; pick DAs also return teacher logits
-    t  = teacher([x, v])                  # no grad; skipped for v when the DA has them
-    s  = student([x, v])                  # one forward over both views
+    t  = teacher(x), teacher(v)           # no grad; skipped for v when the DA has them
+    s  = student(x), student(v)           # one call per view (BatchNorm statistics per view)
     loss = gamma·CE(s_x, y) + alpha·[KL_T(t_x‖s_x) + KL_T(t_v‖s_v)]
 
 Data stay in memory as uint8 and every transform is a batched tensor op, so no
@@ -48,7 +48,7 @@ from torch import nn
 
 from .. import models
 from ..augment import AugmentContext, Augmentation, create as create_augmentation
-from ..augment.functional import base_view
+from ..augment.functional import base_view, to_float
 from ..data import ImageData, load_data
 from ..errors import UserError
 from ..io import atomic_write_text
@@ -657,17 +657,19 @@ def _step(x: torch.Tensor, y: torch.Tensor, *, device: torch.device, gen: torch.
     x = base_view(x, gen)
     result = aug(x, y, generator=gen)
     view = result.x
-    if view.dtype != x.dtype:  # a DA may return floats from uint8: compare like with like
-        x, view = x.float().div_(255) if x.dtype == torch.uint8 else x, view.float().div_(255) if view.dtype == torch.uint8 else view
-    n = x.shape[0]
-    both = torch.cat([x, view])
+    if view.dtype != x.dtype:  # a DA may return floats from uint8: give both networks floats in [0, 1]
+        x, view = to_float(x), to_float(view)
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         with torch.no_grad():
-            if result.teacher_logits is None:
-                t_orig, t_view = teacher(both).float().split(n)
-            else:  # the DA ranked its pool with the teacher already: reuse those logits as targets
+            if result.teacher_logits is not None:  # the DA ranked its pool with the teacher: reuse its logits
                 t_orig, t_view = teacher(x).float(), result.teacher_logits.float()
-        s_orig, s_view = student(both).float().split(n)
+            elif device.type == "cuda":  # one launch sequence for both views
+                t_orig, t_view = teacher(torch.cat([x, view])).float().split(x.shape[0])
+            else:  # on CPU two half-size passes keep activations in cache: about 30% faster
+                t_orig, t_view = teacher(x).float(), teacher(view).float()
+        # One student call per view, as in the reference code: BatchNorm normalises each view
+        # with its own batch statistics.
+        s_orig, s_view = student(x).float(), student(view).float()
     parts = distillation_loss(s_orig, s_view, t_orig, t_view, y, temperature=cfg.temperature,
                               alpha=cfg.alpha, gamma=cfg.gamma)
     optimizer.zero_grad(set_to_none=True)
