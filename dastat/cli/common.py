@@ -10,6 +10,14 @@ import torch
 from ..teacher import Teacher, load_teacher
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
 def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--teacher``, ``--arch``, ``--trust-checkpoint``, ``--mean`` and ``--std`` to ``parser``."""
     group = parser.add_argument_group("teacher")

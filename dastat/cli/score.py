@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
+
+from .common import positive_int
 import sys
 
 from ..scoring import DEFAULT_MAX_IMAGES, Ranking, rank, score
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
@@ -27,15 +22,15 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
                    + ("" if da_required else " (default: the paper's nine)"))
     p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
                    help="fast: sample-efficient estimator with a 95%% interval (default); paper: the paper's procedure")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training split (paper protocol)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training split (paper protocol)")
     p.add_argument("--precision", type=float, default=0.01,
                    help="fast protocol: stop when the interval's relative half-width is at most this (default 0.01)")
-    p.add_argument("--max-images", type=_positive_int, default=DEFAULT_MAX_IMAGES,
+    p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
                    help=f"fast protocol: at most this many training images per DA (default {DEFAULT_MAX_IMAGES})")
     p.add_argument("--student", metavar="SPEC", help="a student checkpoint, or a zoo name for a fresh seeded student")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=_positive_int, default=64,
+    p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per batch, also the unit over which a DA shares its random draw (default 64)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--report", metavar="FILE.md", help="also write a human-readable Markdown report")

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
+from .common import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,20 +16,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="SPEC", default=None)
     p.add_argument("--student", metavar="ARCH", default="resnet8")
     p.add_argument("--da", action="append", dest="das", metavar="SPEC", help="repeatable (default: the paper's nine)")
-    p.add_argument("--seeds", type=_positive_int, default=2, help="students per DA (default 2)")
+    p.add_argument("--seeds", type=positive_int, default=2, help="students per DA (default 2)")
     p.add_argument("--recipe", choices=("quick", "paper"), default="quick")
     p.add_argument("--out", metavar="DIR", required=True)
     p.add_argument("--device", default="auto")
     g = p.add_argument_group("training overrides")
-    g.add_argument("--epochs", type=_positive_int)
-    g.add_argument("--batch-size", type=_positive_int)
+    g.add_argument("--epochs", type=positive_int)
+    g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=float)
-    g.add_argument("--subset", type=_positive_int, metavar="N", help="train on a fixed random subset of N images")
-    g.add_argument("--test-subset", type=_positive_int, metavar="N")
-    g.add_argument("--max-steps", type=_positive_int, metavar="N")
+    g.add_argument("--subset", type=positive_int, metavar="N", help="train on a fixed random subset of N images")
+    g.add_argument("--test-subset", type=positive_int, metavar="N")
+    g.add_argument("--max-steps", type=positive_int, metavar="N")
     s = p.add_argument_group("scoring")
     s.add_argument("--protocol", choices=("fast", "paper"), default=None)
-    s.add_argument("--max-images", type=_positive_int, default=None)
+    s.add_argument("--max-images", type=positive_int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
