@@ -114,18 +114,21 @@ def bench_loop(teacher, data, args) -> float:
 
 def bench_bare(teacher, data, args) -> float:
     device = torch.device(args.device)
-    b = args.batch_size
+    b, n_steps = args.batch_size, args.warmup + args.steps
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
-    both = ((data.train.images[: 2 * b].to(device).float() / 255) - mean) / std
-    y = data.train.labels[:b].to(device)
+    # Distinct batches, preloaded and normalised: repeating one batch would let the student
+    # memorise it, and the tiny gradients that follow run slowly (denormals) on CPUs.
+    images = data.train.images[: 2 * b * n_steps].to(device).float().div_(255).sub_(mean).div_(std)
+    views, labels = images.view(n_steps, 2 * b, *images.shape[1:]), data.train.labels[: 2 * b * n_steps:2].to(device)
     t_net = teacher.model
     student = models.create("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    for i in range(args.warmup + args.steps):
+    for i in range(n_steps):
         if i == args.warmup:
             _sync(device)
             start = time.perf_counter()
+        both, y = views[i], labels[i * b : (i + 1) * b]
         with torch.no_grad():  # the passes dastat makes: see dastat.kd.trainer._step
             t, t_aug = t_net(both).split(b) if device.type == "cuda" else (t_net(both[:b]), t_net(both[b:]))
         s, s_aug = student(both[:b]), student(both[b:])
