@@ -569,7 +569,9 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
                     step += 1
                     total_steps += 1
                     last = step == steps_per_epoch or (cfg.max_steps is not None and total_steps >= cfg.max_steps)
-                    if len(pending) >= sync_every or last or stop.set:
+                    # Under torchrun every rank must reach the flag all-reduce at the same step,
+                    # so a local signal waits for the common sync point.
+                    if len(pending) >= sync_every or last or (stop.set and world == 1):
                         values = torch.stack(pending).double().cpu()
                         flags = torch.tensor([float(not torch.isfinite(values).all()), float(stop.set)], device=device)
                         if world > 1:
