@@ -265,13 +265,14 @@ class _Engine:
 
     # -- stopping ---------------------------------------------------------------
 
-    def _check(self, n_blocks: int) -> None:
+    def _check(self, n_blocks: int, *, precision: bool) -> None:
+        """Stop DAs at their image budget (every block) or at the target precision (every few blocks)."""
         for run in self.runs:
             if run.done:
                 continue
             if run.n_images * self.world_size >= self.max_images:
                 run.done = True
-            if self.protocol == "fast" and n_blocks >= MIN_BLOCKS:
+            elif precision and n_blocks >= MIN_BLOCKS:
                 estimate = _global(run.tstd).compute()
                 if estimate.relative_half_width <= self.precision:
                     run.done = run.converged = True
@@ -295,9 +296,11 @@ class _Engine:
             self._step(k, x, y)
             n_blocks += 1
             bar.update(self.world_size)
-            if self.protocol == "fast" and n_blocks % CHECK_EVERY == 0:
-                self._check(n_blocks * self.world_size)
-                bar.set_postfix(running=sum(not r.done for r in self.runs))
+            if self.protocol == "fast":
+                at_checkpoint = n_blocks % CHECK_EVERY == 0
+                self._check(n_blocks * self.world_size, precision=at_checkpoint)
+                if at_checkpoint:
+                    bar.set_postfix(running=sum(not r.done for r in self.runs))
             if all(r.done for r in self.runs):
                 break
         bar.close()
