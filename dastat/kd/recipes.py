@@ -68,8 +68,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # PAPER.md §5, i.e. RepDistiller's train_student.py with the paper's two-view KD loss.
     "paper": {},
     # The paper's optimiser and loss for 2 epochs, with a per-step cosine decay to zero
-    # (a step schedule needs far more epochs to pay off): about 4 minutes an epoch of
-    # Fashion-MNIST on 2 CPU cores with the bundled resnet20 teacher and a resnet8 student.
+    # (a step schedule needs far more epochs to pay off): about 70 s an epoch of
+    # Fashion-MNIST on 2 idle CPU cores with the bundled resnet20 teacher and a resnet8
+    # student (about 870 images/s), a few times that on cores shared with other work.
     "quick": dict(epochs=2, schedule="cosine", milestones=[]),
 }
 
