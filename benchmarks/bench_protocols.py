@@ -94,6 +94,16 @@ def main(argv=None) -> int:
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    stem = Path(args.json).with_suffix("")
+    atomic_write_text(f"{stem}_fast_ranking.json", fast.to_json() + "\n")
+    atomic_write_text(f"{stem}_paper_ranking.json", paper.to_json() + "\n")
+
+    from dastat.report import format_table
+
+    print("fast ranking (with the student-aware statistics):")
+    print(format_table(fast))
+    by_ce = stats.kendalltau([f[d].t_stddev for d in das], [f[d].extra["ce_cov"] for d in das])
+    print(f"Kendall τ(T. stddev, ce_cov) over the nine DAs, fast run: {by_ce[0]:.3f} (p = {by_ce[1]:.2g})\n")
 
     table = ["| DA | paper protocol (95% CI) | fast (95% CI) | fast inside? | fast forwards | unit |",
              "|---|---|---|---|---|---|"]
