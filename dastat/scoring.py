@@ -90,6 +90,7 @@ class Ranking(list):
     forwards the whole ranking made (originals are shared between its DAs)."""
 
     total_forward: int = 0
+    seconds: float = 0.0
     _engine: "_Engine | None" = None
 
     def compare(self, a: str, b: str, by: str | None = None):
@@ -477,6 +478,7 @@ def rank(
     """
     if by not in RANK_BY:
         raise UserError(f"cannot rank by {by!r}; choose one of: " + ", ".join(RANK_BY))
+    start = time.perf_counter()
     results, engine = _score_all(das, teacher, data, protocol=protocol, student=student, epochs=epochs,
                                  precision=precision, max_images=max_images, batch_size=batch_size, seed=seed,
                                  device=device, progress=progress, by=by)
@@ -498,6 +500,7 @@ def rank(
         })
         ranking.append(result)
     ranking.total_forward = engine.total_forward_global()
+    ranking.seconds = time.perf_counter() - start
     ranking._engine = engine
     return ranking
 

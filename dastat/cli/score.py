@@ -99,5 +99,8 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
     else:
         print(summary_line(results))
         print(format_table(results, ranked=ranked))
+        if ranked:
+            print(f"{results.total_forward:,} teacher forwards in all (the DAs share the originals), "
+                  f"{results.seconds:.0f} s.")
     sys.stdout.flush()
 

@@ -50,6 +50,7 @@ from .. import models
 from ..augment import AugmentContext, Augmentation, create as create_augmentation
 from ..augment.functional import base_view, to_float
 from ..data import ImageData, load_data
+from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..io import atomic_write_text
 from ..teacher import Teacher, load_teacher
@@ -107,35 +108,6 @@ class Student(nn.Module):
 
 
 # --- small helpers ---------------------------------------------------------------------
-
-
-def _dist() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _init_distributed(device: torch.device) -> bool:
-    """Join the process group ``torchrun`` describes; False outside torchrun."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
-        return False
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend)
-    return True
-
-
-def _resolve_device(name: str | torch.device | None) -> torch.device:
-    if name is None or str(name) == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for, but no CUDA device is available")
-        if device.index is None:
-            # Under torchrun each process drives the GPU of its local rank.
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    return device
 
 
 def _seed(*parts: Any) -> int:
@@ -353,7 +325,7 @@ def evaluate(
     batch_size: int = 500, amp_dtype: torch.dtype | None = None,
 ) -> tuple[float, float, float]:
     """(cross-entropy, top-1 %, top-5 %) of ``student`` on uint8 ``images``; sharded under torchrun."""
-    rank, world = _dist()
+    rank, world = process_group()
     was = student.training
     student.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, count
@@ -440,20 +412,16 @@ def train(
     _check_writable(run_dir)
 
     # 2. Devices and processes.
-    dev = _resolve_device(device)
-    joined = _init_distributed(dev)
-    try:
+    dev = resolve_device(device)
+    with init_from_env(dev):
         return _run(cfg, run_dir, ckpt, dev, teacher=teacher, data=data, custom_da=custom_da, compile=compile,
                     progress=progress, command=command, t_start=t_start)
-    finally:
-        if joined:
-            dist.destroy_process_group()
 
 
 def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: torch.device, *,
          teacher: Teacher | None, data: ImageData | None, custom_da: Augmentation | None, compile: bool,
          progress: bool, command: Sequence[str] | None, t_start: float) -> TrainResult:
-    rank, world = _dist()
+    rank, world = process_group()
     main = rank == 0
 
     # 3. Data, teacher, student, DA: the shared layers, nothing of our own.
