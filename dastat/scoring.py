@@ -77,12 +77,18 @@ class ScoreResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """A flat, JSON-ready record: intervals as lists, NaN/inf as None (strict JSON has neither)."""
         out = asdict(self)
         out.update(out.pop("extra"))
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
+        return {key: _plain(value) for key, value in out.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 class Ranking(list):
@@ -119,13 +125,7 @@ class Ranking(list):
         return pd.DataFrame(self.to_records())
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_records(), **{"indent": 2, **kwargs}, default=_json_default)
-
-
-def _json_default(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
+        return json.dumps(self.to_records(), **{"indent": 2, "allow_nan": False, **kwargs})
 
 
 def _stable_seed(*parts: Any) -> int:
