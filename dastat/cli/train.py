@@ -11,12 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
+from .common import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run stored in RUN_DIR")
 
     g = p.add_argument_group("recipe overrides (default: the recipe's value)")
-    g.add_argument("--epochs", type=_positive_int)
-    g.add_argument("--batch-size", type=_positive_int, help="images per step and per process")
+    g.add_argument("--epochs", type=positive_int)
+    g.add_argument("--batch-size", type=positive_int, help="images per step and per process")
     g.add_argument("--lr", type=float, help="initial learning rate")
     g.add_argument("--momentum", type=float)
     g.add_argument("--weight-decay", type=float)
@@ -53,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--alpha", type=float, help="weight of the KD terms KL(orig) + KL(view)")
     g.add_argument("--gamma", type=float, help="weight of the cross-entropy on the originals")
     g.add_argument("--seed", type=int)
-    g.add_argument("--subset", type=_positive_int, metavar="N", help="train on a fixed random subset of N images")
-    g.add_argument("--test-subset", type=_positive_int, metavar="N", help="evaluate on the first N test images")
-    g.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop after N steps in all (smoke tests)")
+    g.add_argument("--subset", type=positive_int, metavar="N", help="train on a fixed random subset of N images")
+    g.add_argument("--test-subset", type=positive_int, metavar="N", help="evaluate on the first N test images")
+    g.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps in all (smoke tests)")
     g.add_argument("--amp", choices=AMP_MODES, help="mixed precision (auto: bf16 or fp16 on CUDA, off on CPU)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on for CUDA)")
@@ -63,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = p.add_argument_group("runtime (does not change the numbers)")
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     r.add_argument("--compile", action="store_true", help="torch.compile the student and the teacher")
-    r.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    r.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
