@@ -28,7 +28,7 @@ data:
 	fi
 
 demo: install data
-	$(BIN)/dastat rank
+	$(BIN)/dastat rank --student resnet8
 
 test: install data
 	$(BIN)/python -m pytest -n $(JOBS) -q

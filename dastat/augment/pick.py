@@ -123,15 +123,23 @@ class Pick(Augmentation):
                 k = self.num_classes(y)
                 labels = [AF.soft_labels(lab, k) for lab in labels]
             pool_y = torch.cat(labels)
-        teacher_logits = forward_model(self.context.teacher, pool_x)
-        forwards = pool_x.shape[0]
         student_logits = None
+        forwards = 0
         if self.criterion != "t_entropy":
             student_logits = forward_model(self.context.student, pool_x)
             forwards += pool_x.shape[0]
+        # Ranking by the student alone needs the teacher only on the views it keeps.
+        teacher_logits = None if self.criterion == "s_entropy" else forward_model(self.context.teacher, pool_x)
         scores = self.score(teacher_logits, student_logits)
         # Keep the top B, listed in pool order so picked views stay aligned with draws.
         picked = torch.topk(scores, n, sorted=False).indices.sort().values
+        # Indexing or cloning outside inference mode yields ordinary tensors a loss may save for backward.
+        if teacher_logits is None:
+            logits = forward_model(self.context.teacher, pool_x[picked.to(pool_x.device)]).clone()
+            forwards += n
+        else:
+            logits = teacher_logits[picked.to(teacher_logits.device)]
+            forwards += pool_x.shape[0]
         params = {
             "picked": picked,
             "draw": picked // n,
@@ -144,8 +152,6 @@ class Pick(Augmentation):
             per_draw = [_per_view(d.params.get(key), n, x.device) for d in draws]
             if all(v is not None for v in per_draw):
                 params[key] = torch.cat(per_draw)[picked.to(x.device)]
-        # Indexing outside inference mode yields ordinary tensors a loss may save for backward.
-        logits = teacher_logits[picked.to(teacher_logits.device)]
         return AugmentResult(
             pool_x[picked.to(pool_x.device)],
             None if pool_y is None else pool_y[picked.to(pool_y.device)],

@@ -100,7 +100,7 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
         print(summary_line(results))
         print(format_table(results, ranked=ranked))
         if ranked:
-            print(f"{results.total_forward:,} teacher forwards in all (the DAs share the originals), "
-                  f"{results.seconds:.0f} s.")
+            print(f"{results.total_forward:,} model forwards in all (the DAs share the originals; picking by "
+                  f"the student counts its forwards too), {results.seconds:.0f} s.")
     sys.stdout.flush()
 
