@@ -36,3 +36,15 @@ def bundled_teacher():
     from dastat.teacher import load_teacher
 
     return load_teacher(None)
+
+
+@pytest.fixture
+def restore_registry():
+    """Put the DA registry back as it was after a test that registers its own DAs."""
+    from dastat.augment import registry
+
+    registry.available()
+    saved = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)

@@ -14,15 +14,8 @@ MODULES = ["base", "functional", "ops", "spec", "registry", "transforms", "mixin
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry():
+def _isolated_registry(restore_registry):
     """Examples register DAs of their own; they do not outlive the test."""
-    from dastat.augment import registry
-
-    registry.available()
-    saved = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
 
 
 @pytest.mark.parametrize("index", range(len(re.findall(r"```python\n", DOC.read_text()))))

@@ -16,15 +16,8 @@ from test_augment_helpers import batch, context, tiny_net
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry():
+def _isolated_registry(restore_registry):
     """Registrations made by a test do not outlive it."""
-    from dastat.augment import registry
-
-    registry.available()
-    saved = dict(registry._REGISTRY)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
 
 
 def test_parse_literals_words_and_nested_specs():
