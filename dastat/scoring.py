@@ -92,7 +92,7 @@ def _plain(value: Any) -> Any:
 
 
 class Ranking(list):
-    """A list of :class:`ScoreResult`, best first; ``total_forward`` counts the teacher
+    """A list of :class:`ScoreResult`, best first; ``total_forward`` counts the model
     forwards the whole ranking made (originals are shared between its DAs)."""
 
     total_forward: int = 0
@@ -112,9 +112,7 @@ class Ranking(list):
         if missing:
             raise UserError(f"no DA {missing[0]!r} in this ranking; it has: " + ", ".join(runs))
         by = by or (self[0].extra.get("rank_by", "t_stddev") if self else "t_stddev")
-        fa, sa = self._engine.stat_function(runs[a], by)
-        fb, sb = self._engine.stat_function(runs[b], by)
-        return paired_test(fa, fb, sorted(set(sa) | set(sb)))
+        return self._engine.compare(runs[a], runs[b], by)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self]
@@ -249,7 +247,10 @@ class _Engine:
             if full_block:
                 run.ce_teacher.update(h_orig, h_view, k)
                 if self.student is not None:
-                    logs_view = logs_orig if result.x is x else self._forward(self.student, result.x)
+                    if result.student_logits is not None:  # a DA that ranked views by the student
+                        logs_view = torch.log_softmax(result.student_logits.float(), dim=-1)
+                    else:
+                        logs_view = logs_orig if result.x is x else self._forward(self.student, result.x)
                     run.ce_student.update(cross_entropy(p_orig, logs_orig), cross_entropy(p_view, logs_view), k)
             run.seconds += time.perf_counter() - t1 + shared
 
@@ -349,6 +350,13 @@ class _Engine:
         sums = _global(run.ce_teacher if teacher_only else run.ce_student).sums
         fn = CE_STATISTICS[base]
         return (lambda j: fn(sums.totals(j))), sums.live_sections("blocks")
+
+
+    def compare(self, run_a: _Run, run_b: _Run, name: str):
+        """Paired jackknife test of ``name`` between two DAs over their shared sections."""
+        fa, sa = self.stat_function(run_a, name)
+        fb, sb = self.stat_function(run_b, name)
+        return paired_test(fa, fb, sorted(set(sa) | set(sb)))
 
 
 def _put(out: dict[str, Any], name: str, estimate) -> None:
@@ -484,12 +492,8 @@ def rank(
                                  device=device, progress=progress, by=by)
     lower = RANK_BY[by]
     pairs = sorted(zip(results, engine.runs), key=lambda rr: _sort_key(_value(rr[0], by), lower))
-    tests = []
-    for (_, run_a), (_, run_b) in zip(pairs, pairs[1:]):
-        fa, sa = engine.stat_function(run_a, by)
-        fb, sb = engine.stat_function(run_b, by)
-        tests.append(paired_test(fa, fb, sorted(set(sa) | set(sb))).p_value)
-    adjusted = holm(tests)
+    adjusted = holm([engine.compare(run_a, run_b, by).p_value
+                     for (_, run_a), (_, run_b) in zip(pairs, pairs[1:])])
     ranking = Ranking()
     for i, (result, _) in enumerate(pairs):
         p = adjusted[i] if i < len(adjusted) else None

@@ -120,6 +120,10 @@ def test_pick_keeps_exactly_the_top_k(n, pool, seed, criterion):
         assert score[chosen].min() >= score[rest].max() - 1e-6
     assert torch.allclose(out.x, views[chosen])
     assert torch.allclose(out.teacher_logits.double(), t[chosen], atol=1e-5)
+    if criterion == "t_entropy":
+        assert out.student_logits is None
+    else:  # the student's logits on the kept views come back for reuse
+        assert torch.allclose(out.student_logits.double(), s[chosen], atol=1e-5)
     # The student ranks the pool for s_entropy, so the teacher only sees the n views kept.
     expected = {"t_entropy": pool * n, "s_entropy": pool * n + n, "kl": 2 * pool * n}[criterion]
     assert out.forwards == expected

@@ -62,6 +62,8 @@ class AugmentResult:
     #: Teacher logits for the returned views when the DA already computed them (e.g.
     #: CutMixPick ranks a pool by the teacher), so callers never forward them twice.
     teacher_logits: torch.Tensor | None = None
+    #: Student logits for the returned views when the DA computed them (picking by the student).
+    student_logits: torch.Tensor | None = None
     #: Model forwards (images) the DA itself spent, for honest accounting.
     forwards: int = 0
 

@@ -157,6 +157,7 @@ class Pick(Augmentation):
             None if pool_y is None else pool_y[picked.to(pool_y.device)],
             params,
             teacher_logits=logits,
+            student_logits=None if student_logits is None else student_logits[picked.to(student_logits.device)],
             forwards=forwards,
         )
 
