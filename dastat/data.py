@@ -158,6 +158,12 @@ class ImageData:
         return dataclasses.replace(self, train=cut(self.train, train), test=cut(self.test, test),
                                    spec=f"{self.spec}[{train or 'all'}/{test or 'all'}]")
 
+    def base_view(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loader's base view of a batch, applied batched on ``x``'s device."""
+        from .augment.functional import base_view
+
+        return base_view(x, generator)
+
     def describe(self) -> str:
         n_test = len(self.test) if self.test is not None else 0
         return (

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from .analysis import _numeric, _require_columns, apply_where, correlate, interval_columns, read_table
 from .errors import UserError
+from .io import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -382,26 +382,6 @@ def save_figure(fig: "Figure", path: str | os.PathLike, *, dpi: int = 150) -> Pa
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UserError(f"cannot save {path}: the name must end in {', '.join(FORMATS)}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UserError(f"cannot write {path}: the folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    os.close(fd)
-    try:
-        # mkstemp makes the file private; give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
+    with atomic_path(path, suffix=path.suffix) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

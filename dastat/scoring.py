@@ -31,10 +31,10 @@ import torch
 
 from . import augment as augment_lib
 from .augment.base import AugmentContext, Augmentation
-from .augment.functional import base_view
 from .data import ImageData, load_data
 from .distributed import process_group, resolve_device
 from .errors import UserError
+from .seeding import stable_seed
 from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
 from .stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
 from .stats.compare import holm, paired_test
@@ -126,11 +126,6 @@ class Ranking(list):
         return json.dumps(self.to_records(), **{"indent": 2, "allow_nan": False, **kwargs})
 
 
-def _stable_seed(*parts: Any) -> int:
-    """A 63-bit seed from the parts, stable across runs and processes (unlike hash())."""
-    return zlib.crc32(repr(parts).encode()) | (zlib.adler32(repr(parts[::-1]).encode()) << 32)
-
-
 @dataclass
 class _Run:
     """Book-keeping for one DA inside the engine."""
@@ -190,7 +185,7 @@ class _Engine:
             raise UserError(f"the training split has {n} images, fewer than one batch of {self.batch_size}")
         k, epoch = 0, 0
         while self.protocol != "paper" or epoch < self.epochs:
-            gen = torch.Generator().manual_seed(_stable_seed(self.seed, "epoch", epoch))
+            gen = torch.Generator().manual_seed(stable_seed(self.seed, "epoch", epoch))
             stream = split.batches(self.batch_size, shuffle=True, generator=gen, drop_last=self.protocol != "paper")
             for x, y in stream:
                 if k % self.world_size == self.rank:
@@ -214,7 +209,7 @@ class _Engine:
     def _step(self, k: int, x: torch.Tensor, y: torch.Tensor) -> None:
         active = [r for r in self.runs if not r.done]
         t0 = time.perf_counter()
-        x = base_view(x.to(self.device, non_blocking=True), torch.Generator().manual_seed(_stable_seed(self.seed, k)))
+        x = self.data.base_view(x.to(self.device, non_blocking=True), torch.Generator().manual_seed(stable_seed(self.seed, k)))
         y = y.to(self.device)
         n = x.shape[0]
         logp_orig = self._forward(self.teacher, x)
@@ -227,7 +222,7 @@ class _Engine:
         shared = (time.perf_counter() - t0) / len(active)
         for run in active:
             t1 = time.perf_counter()
-            result = run.aug(x, y, generator=torch.Generator().manual_seed(_stable_seed(self.seed, k, run.salt)))
+            result = run.aug(x, y, generator=torch.Generator().manual_seed(stable_seed(self.seed, k, run.salt)))
             if result.teacher_logits is not None:
                 logp_view = torch.log_softmax(result.teacher_logits.float(), dim=-1)
                 spent = result.forwards

@@ -1,8 +1,7 @@
-"""Shared fixtures: reference data, the local Fashion-MNIST files, one thread per worker."""
+"""Shared fixtures: the test vectors in tests/data, the local Fashion-MNIST files, one thread per worker."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,12 @@ import torch
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("DASTAT_REFERENCE", REPO.parent / "shared" / "reference"))
+REFERENCE = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """``../shared/reference``: checkpoints, expected logits and the paper's data."""
-    if not REFERENCE.is_dir():
-        pytest.fail(f"reference data not found at {REFERENCE}; set DASTAT_REFERENCE")
+    """``tests/data``: RepDistiller checkpoints with expected logits, and the paper's data (see its README)."""
     return REFERENCE
 
 

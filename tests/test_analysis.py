@@ -109,7 +109,7 @@ def test_negative_and_perfect_correlation():
 
 # ----------------------------------------------------------------- the paper
 
-# The ranges PAPER.md section 1 quotes: the 8 CIFAR-100 / Tiny ImageNet settings, then the two ImageNets.
+# The ranges the paper quotes (Wang et al., NeurIPS 2022, §1 and Fig. 3): the 8 CIFAR-100 / Tiny ImageNet settings, then the two ImageNets.
 PAPER_RANGES = {"pearson": (0.85, 0.99), "spearman": (0.78, 1.00), "kendall": (0.67, 1.00)}
 PAPER_IMAGENET100 = (0.73, 0.67, 0.56)
 PAPER_IMAGENET = (0.35, 0.42, 0.29)

@@ -1,4 +1,4 @@
-"""The paper's nine DAs (PAPER.md §4), checked against torchvision applied image by image."""
+"""The paper's nine DAs (Wang et al., NeurIPS 2022, §4 and its code), checked against torchvision applied image by image."""
 
 from __future__ import annotations
 

@@ -8,11 +8,10 @@ top class and entropy under each view, as a PNG grid.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import UserError
+from ..io import atomic_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -115,13 +114,8 @@ def _write_grid(out: Path, x, result, logits, classes, title: str) -> None:
     fig.suptitle(f"{title}{subtitle}: teacher's top class and entropy (nats) per view", fontsize=9)
     fig.tight_layout()
     # Write beside the target and rename, so an existing grid is never left half-written.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent if str(out.parent) else ".")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fashion-mnist (default), cifar10[:ROOT] or cifar100[:ROOT]")
     p.add_argument("--da", metavar="SPEC", default=None,
                    help="the data augmentation, any spec of 'dastat augment list' (default identity)")
-    p.add_argument("--recipe", choices=tuple(RECIPES), default=None, help="paper (PAPER.md §5, default) or quick")
+    p.add_argument("--recipe", choices=tuple(RECIPES), default=None, help="paper (the recipe of Wang et al., NeurIPS 2022, §5; default) or quick")
     p.add_argument("--out", metavar="DIR", default=None, help="run folder (default runs/DATE-TIME-STUDENT-DA)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run stored in RUN_DIR")
 

@@ -65,7 +65,7 @@ class TrainConfig:
 
 
 RECIPES: dict[str, dict[str, Any]] = {
-    # PAPER.md §5, i.e. RepDistiller's train_student.py with the paper's two-view KD loss.
+    # The paper's §5 recipe (Wang et al., NeurIPS 2022), i.e. RepDistiller's train_student.py with the paper's two-view KD loss.
     "paper": {},
     # The paper's optimiser and loss for 2 epochs, with a per-step cosine decay to zero
     # (a step schedule needs far more epochs to pay off): about 70 s an epoch of

@@ -34,9 +34,7 @@ import os
 import shlex
 import signal
 import sys
-import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -48,11 +46,12 @@ from torch import nn
 
 from .. import models
 from ..augment import AugmentContext, Augmentation, create as create_augmentation
-from ..augment.functional import base_view, to_float
+from ..augment.functional import to_float
 from ..data import ImageData, load_data
 from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
-from ..io import atomic_write_text
+from ..io import atomic_torch_save, atomic_write_text
+from ..seeding import stable_seed
 from ..teacher import Teacher, load_teacher
 from .loss import distillation_loss
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
@@ -110,31 +109,6 @@ class Student(nn.Module):
 # --- small helpers ---------------------------------------------------------------------
 
 
-def _seed(*parts: Any) -> int:
-    """A 63-bit seed from the parts, stable across processes and Python runs."""
-    text = repr(parts).encode()
-    return zlib.crc32(text) | (zlib.adler32(text[::-1]) << 31)
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in ``path``'s folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files private; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_writable(folder: Path) -> None:
     """Fail early, with one sentence, when ``folder`` cannot hold the run."""
     probe = folder
@@ -190,7 +164,7 @@ def _load_teacher(cfg: TrainConfig, data: ImageData, device: torch.device) -> Te
 def _train_indices(cfg: TrainConfig, n: int) -> torch.Tensor:
     if cfg.subset is None or cfg.subset >= n:
         return torch.arange(n)
-    g = torch.Generator().manual_seed(_seed("subset", cfg.seed))
+    g = torch.Generator().manual_seed(stable_seed("subset", cfg.seed))
     return torch.randperm(n, generator=g)[: cfg.subset].sort().values
 
 
@@ -248,7 +222,7 @@ class RunDir:
 
     def save(self, name: str, obj: Any) -> None:
         if self.active:
-            _atomic_save(obj, self.path / name)
+            atomic_torch_save(obj, self.path / name)
 
     def close(self) -> None:
         if self._tb is not None:
@@ -506,7 +480,7 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.max_steps is not None and total_steps >= cfg.max_steps:
                     break
-                gen = torch.Generator(device=device).manual_seed(_seed("augment", cfg.seed, epoch, rank))
+                gen = torch.Generator(device=device).manual_seed(stable_seed("augment", cfg.seed, epoch, rank))
                 sums = torch.zeros(4, dtype=torch.float64)  # loss, ce, kl_orig, kl_view summed over steps
                 seen = torch.zeros(len(data.train), dtype=torch.int32)
                 step, train_seconds, lr = 0, 0.0, optimizer.param_groups[0]["lr"]
@@ -530,7 +504,7 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
                 for x, y in batches:
                     lr = optimizer.param_groups[0]["lr"]
                     seen[indices[step * cfg.batch_size : (step + 1) * cfg.batch_size]] += 1
-                    parts = _step(x, y, device=device, gen=gen, aug=aug, teacher=forward_teacher,
+                    parts = _step(x, y, data=data, device=device, gen=gen, aug=aug, teacher=forward_teacher,
                                   student=forward_student, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                                   amp_dtype=amp_dtype, cfg=cfg)
                     pending.append(parts)
@@ -618,13 +592,13 @@ def _first_bad(values: torch.Tensor) -> int:
     return int(bad[0]) if len(bad) else 0
 
 
-def _step(x: torch.Tensor, y: torch.Tensor, *, device: torch.device, gen: torch.Generator, aug: Augmentation,
+def _step(x: torch.Tensor, y: torch.Tensor, *, data: ImageData, device: torch.device, gen: torch.Generator, aug: Augmentation,
           teacher: nn.Module, student: nn.Module, optimizer: torch.optim.Optimizer,
           scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
           amp_dtype: torch.dtype | None, cfg: TrainConfig) -> torch.Tensor:
     """One optimiser step; returns the detached ``[loss, ce, kl_orig, kl_view]`` (still on the device)."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    x = base_view(x, gen)
+    x = data.base_view(x, gen)
     result = aug(x, y, generator=gen)
     view = result.x
     if view.dtype != x.dtype:  # a DA may return floats from uint8: give both networks floats in [0, 1]

@@ -1,0 +1,114 @@
+"""How a result was made: the ``provenance`` object every file dastat writes carries.
+
+A JSON result holds it under ``"provenance"``; a CSV gets a sidecar
+``<name>.provenance.json`` (see :func:`write_csv_sidecar`). It names the software
+versions, the command line, the device and the settings that decide the numbers
+(seed, batch size, protocol, teacher with its file's sha256, data, student).
+
+>>> p = provenance(seed=0, batch_size=64, protocol={"name": "fast"}, teacher="bundled", data="fashion-mnist")
+>>> sorted(k for k in ("dastat", "torch", "torchvision", "python", "command") if k in p)
+['command', 'dastat', 'python', 'torch', 'torchvision']
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+SIDECAR_SUFFIX = ".provenance.json"
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """The sha256 of a file (cached by path, size and modification time); None if it is not a file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    st = path.stat()
+    return _sha256_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("dastat", "torch", "torchvision"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    out["python"] = platform.python_version()
+    return out
+
+
+def teacher_facts(teacher: Any) -> tuple[str | None, str | None]:
+    """``(spec, sha256)`` of a teacher given as a spec string, a path, or a loaded Teacher."""
+    if teacher is None:
+        return None, None
+    meta = getattr(teacher, "meta", None) or {}
+    source = getattr(teacher, "source", None)
+    if source is not None:
+        return source, meta.get("sha256") or _sha_of_spec(source)
+    return str(teacher), _sha_of_spec(str(teacher))
+
+
+def _sha_of_spec(spec: str) -> str | None:
+    # ``timm:NAME:FILE`` / ``torchvision:NAME:FILE`` name a local file last; plain specs are paths.
+    candidate = spec.rsplit(":", 1)[-1] if spec.startswith(("timm:", "torchvision:")) else spec
+    try:
+        return file_sha256(candidate)
+    except OSError:
+        return None
+
+
+def provenance(*, command: str | None = None, device: Any = None, seed: int | None = None,
+               batch_size: int | None = None, protocol: Any = None, teacher: Any = None, data: Any = None,
+               student: Any = None, **settings: Any) -> dict[str, Any]:
+    """The provenance record of a result; ``settings`` adds whatever else decided the numbers."""
+    teacher_spec, teacher_sha = teacher_facts(teacher)
+    student_spec = getattr(student, "source", student)
+    record: dict[str, Any] = {
+        **_versions(),
+        "command": command if command is not None else shlex.join(["dastat", *sys.argv[1:]]),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device) if device is not None else None,
+        "seed": seed,
+        "batch_size": batch_size,
+        "protocol": protocol,
+        "teacher": teacher_spec,
+        "teacher_sha256": teacher_sha,
+        "data": getattr(data, "spec", data),
+    }
+    if student_spec is not None:
+        record["student"] = str(student_spec)
+    record.update(settings)
+    return json.loads(json.dumps(record, default=str))
+
+
+def sidecar_path(csv_path: str | os.PathLike) -> Path:
+    """Where the provenance of ``results.csv`` lives: ``results.csv.provenance.json``."""
+    path = Path(csv_path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_csv_sidecar(csv_path: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write ``record`` beside a CSV file, atomically."""
+    from .io import atomic_write_text
+
+    return atomic_write_text(sidecar_path(csv_path), json.dumps({"provenance": record}, indent=2) + "\n")
