@@ -38,7 +38,7 @@ from .seeding import stable_seed
 from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
 from .stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
 from .stats.compare import holm, paired_test
-from .teacher import Teacher, load_teacher
+from .teacher import Teacher, check_compatible, load_teacher
 
 PROTOCOLS = ("fast", "paper")
 #: Statistics a ranking can be sorted by (``--by``), and whether lower is better: the
@@ -424,33 +424,13 @@ def _prepare(teacher, data, student, device, seed):
         data = load_data(data)
     if teacher is None or isinstance(teacher, (str, bytes)) or hasattr(teacher, "__fspath__"):
         teacher = load_teacher(teacher, data=data)
-    _check_compatible(teacher, data)
+    check_compatible(teacher, data)
     if student is not None and not isinstance(student, torch.nn.Module):
         student = load_student(student, data, seed=seed)
     teacher = teacher.to(device).eval()
     if student is not None:
         student = student.to(device).eval()
     return teacher, data, student, device
-
-
-def _check_compatible(teacher: Teacher, data: ImageData) -> None:
-    classes = getattr(teacher, "num_classes", None)
-    if classes is not None and classes != data.num_classes:
-        raise UserError(f"the teacher predicts {classes} classes but {data.name} has {data.num_classes}; "
-                        "pass the --data the teacher was trained on")
-    channels = getattr(teacher, "in_channels", None)
-    if channels is not None and channels != data.channels:
-        raise UserError(f"the teacher takes {channels}-channel images but {data.name} has {data.channels} channels")
-    x = data.train.images[:2] if hasattr(data.train, "images") else None
-    if x is not None:
-        try:
-            with torch.inference_mode():
-                out = teacher(x.to(next(teacher.parameters()).device))
-        except RuntimeError as exc:
-            raise UserError(f"the teacher cannot take {data.name}'s {tuple(x.shape[1:])} images "
-                            f"({str(exc).splitlines()[0]})") from None
-        if out.ndim != 2 or out.shape[1] != data.num_classes:
-            raise UserError(f"the teacher returns outputs of shape {tuple(out.shape)}, not N×{data.num_classes} logits")
 
 
 def rank(

@@ -586,6 +586,26 @@ def load_teacher(
                       arch=loaded.arch, source=loaded.source, meta=meta)
     return teacher.to(device) if device is not None else teacher
 
+def check_compatible(teacher: "Teacher", data: Any) -> None:
+    """Raise a UserError unless ``teacher`` takes ``data``'s images and predicts its classes (the one place this is checked)."""
+    classes = getattr(teacher, "num_classes", None)
+    if classes is not None and classes != data.num_classes:
+        raise UserError(f"the teacher predicts {classes} classes but {data.name} has {data.num_classes}; "
+                        "pass the --data the teacher was trained on")
+    channels = getattr(teacher, "in_channels", None)
+    if channels is not None and channels != data.channels:
+        raise UserError(f"the teacher takes {channels}-channel images but {data.name} has {data.channels} channels")
+    x = data.train.images[:2] if hasattr(data.train, "images") else None
+    if x is not None:
+        try:
+            with torch.inference_mode():
+                out = teacher(x.to(next(teacher.parameters()).device))
+        except RuntimeError as exc:
+            raise UserError(f"the teacher cannot take {data.name}'s {tuple(x.shape[1:])} images "
+                            f"({str(exc).splitlines()[0]})") from None
+        if out.ndim != 2 or out.shape[1] != data.num_classes:
+            raise UserError(f"the teacher returns outputs of shape {tuple(out.shape)}, not N×{data.num_classes} logits")
+
 
 def inspect_checkpoint(path: str | Path, *, trust: bool = False) -> dict[str, Any]:
     """Describe a teacher file (or any ``load_teacher`` spec) without needing data.

@@ -52,7 +52,7 @@ from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..io import atomic_torch_save, atomic_write_text
 from ..seeding import stable_seed
-from ..teacher import Teacher, load_teacher
+from ..teacher import Teacher, check_compatible, load_teacher
 from .loss import distillation_loss
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
 
@@ -403,9 +403,7 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
     if data.test is None or not hasattr(data.train, "images"):
         raise UserError(f"dastat train needs a dataset held in memory with a test split; {data.name} is not")
     teacher = (teacher if teacher is not None else _load_teacher(cfg, data, device)).to(device)
-    if teacher.num_classes != data.num_classes:
-        raise UserError(f"the teacher {teacher.source} has {teacher.num_classes} classes but {data.name} has "
-                        f"{data.num_classes}; pass a teacher trained on this data")
+    check_compatible(teacher, data)
     torch.manual_seed(cfg.seed)
     net, arch = _build_student(cfg, data, teacher)
     mean = [float(v) for v in teacher.mean.flatten().tolist()]
