@@ -6,27 +6,35 @@ import math
 from typing import Any, Sequence
 
 from .scoring import ScoreResult
+from .stats.direction import direction
 
-#: What each reported statistic means, and which direction is better.
-COLUMNS: dict[str, tuple[str, str]] = {
-    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 320 images + 320 views, "
-                 "averaged over classes", "lower is better"),
-    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", "context"),
-    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", "lower is better"),
-    "ce_cov": ("Cov of q on an image and q on its view", "lower is better"),
+#: What each reported statistic means; which direction is better comes from
+#: :func:`dastat.stats.direction`, and the second entry describes a statistic that has none.
+COLUMNS: dict[str, tuple[str, str | None]] = {
+    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 5 batches of images and their views, "
+                 "averaged over classes", None),
+    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", None),
+    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", None),
+    "ce_cov": ("Cov of q on an image and q on its view", None),
     "ce_cov_cross": ("mean Cov of q between different images of one batch (shared random draw, shared partners)",
-                     "lower is better"),
-    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", "lower is better"),
-    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", "lower is better"),
-    "ce_cov_t": ("ce_cov, teacher-only", "lower is better"),
-    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", "lower is better"),
-    "risk_var_t": ("risk_var, teacher-only", "lower is better"),
+                     None),
+    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", None),
+    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", None),
+    "ce_cov_t": ("ce_cov, teacher-only", None),
+    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", None),
+    "risk_var_t": ("risk_var, teacher-only", None),
     "affinity": ("teacher top-1 on the views ÷ top-1 on the originals (Gontijo-Lopes et al. 2021)",
                  "higher = closer to the clean distribution"),
     "kl_view": ("mean KL(p_t(x) ‖ p_t(x_aug)) between an image and its view", "higher = more diverse views"),
     "order_violation": ("share of mixed views whose teacher order of the two classes contradicts λ "
-                        "(Cui & Yan 2021); mixing DAs only", "lower is better"),
+                        "(Cui & Yan 2021); mixing DAs only", None),
 }
+
+
+def better(name: str) -> str:
+    """``lower is better``, ``higher is better``, or what the statistic describes when neither is."""
+    way = direction(name)
+    return f"{way} is better" if way else (COLUMNS.get(name, ("", None))[1] or "context")
 
 
 def _num(value: Any, fmt: str = ".5f") -> str:
@@ -36,7 +44,7 @@ def _num(value: Any, fmt: str = ".5f") -> str:
 
 
 def _stat(r: ScoreResult, name: str) -> Any:
-    return getattr(r, name) if hasattr(r, name) else r.extra.get(name)
+    return r.get(name)
 
 
 def _distinct(r: ScoreResult) -> str:
@@ -81,7 +89,8 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
         what += f", {r.extra.get('epochs')} epochs"
     else:
         what += f", target ±{100 * r.extra.get('precision', 0):.1f}% or {r.extra.get('max_images'):,} images per DA"
-    line = f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. Lower T. stddev is better; 95% intervals."
+    line = (f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. "
+            f"{direction('t_stddev').capitalize()} T. stddev is better; 95% intervals.")
     if "distinct_from_next" in r.extra:
         line += (" ≠next: distinguishable from the next DA (paired jackknife t-test on common images, "
                  "Holm-corrected, level 0.05).")
@@ -108,7 +117,7 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True) -> s
                 cells.append(f"{value:.4g}")
         out.append(f"| {r.da} | " + " | ".join(cells) + " |")
     out += ["", "## What the columns mean", ""]
-    out += [f"- **{n}** — {COLUMNS[n][0]} ({COLUMNS[n][1]})." for n in names]
+    out += [f"- **{n}** — {COLUMNS[n][0]} ({better(n)})." for n in names]
     if ranked and results and "rank_by" in results[0].extra:
         out += ["", f"Ranked by `{results[0].extra['rank_by']}`. *≠next* compares each DA with the one ranked "
                 "below it: a paired delete-one-section jackknife t-test on the difference (all DAs saw the same "

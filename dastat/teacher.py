@@ -22,7 +22,7 @@ the one stored with the checkpoint, the defaults of the data it will see.
 >>> import os, tempfile, torch
 >>> from dastat import models
 >>> path = os.path.join(tempfile.mkdtemp(), "ckpt_epoch_240.pth")
->>> torch.save({"model": models.create("resnet8", num_classes=10).state_dict(), "epoch": 240}, path)
+>>> torch.save({"model": models.create_model("resnet8", num_classes=10).state_dict(), "epoch": 240}, path)
 >>> teacher = load_teacher(path, data="cifar10")
 >>> teacher.arch, teacher.num_classes, teacher.in_channels, teacher.meta["extras"]
 ('resnet8', 10, 3, {'epoch': 240})
@@ -125,7 +125,7 @@ def _load_bundled() -> "_Loaded":
 
     entry = bundled_manifest()
     weights = resources.files("dastat") / "zoo" / entry["file"]
-    model = models.create(entry["arch"], num_classes=entry["num_classes"], in_channels=entry["in_channels"])
+    model = models.create_model(entry["arch"], num_classes=entry["num_classes"], in_channels=entry["in_channels"])
     model.load_state_dict(load_file(str(weights)))
     return _Loaded(model, arch=entry["arch"], num_classes=entry["num_classes"], in_channels=entry["in_channels"],
                    format="bundled", source=f"bundled:{BUNDLED}", mean=entry.get("mean"), std=entry.get("std"),
@@ -313,7 +313,7 @@ def _summarise_entries(entries: Mapping[str, Any]) -> tuple[dict[str, Any], list
 def _folder_arch(path: Path) -> str | None:
     """RepDistiller's convention: the teacher lives in ``save/models/<arch>_vanilla/``."""
     folder = path.resolve().parent.name
-    names = sorted(models.list(), key=len, reverse=True)
+    names = sorted(models.list_models(), key=len, reverse=True)
     return next((n for n in names if folder.startswith(n + "_")), None)
 
 
@@ -342,7 +342,7 @@ def _load_zoo_state(path: Path, contents: _Contents, arch: str | None) -> tuple[
     else:
         found = detect.detect_architecture(state)
         hint = contents.entries.get("arch")
-        hints = [h for h in (hint if isinstance(hint, str) else None, _folder_arch(path)) if h in models.list()]
+        hints = [h for h in (hint if isinstance(hint, str) else None, _folder_arch(path)) if h in models.list_models()]
         if len(found) > 1:
             found = [a for a in found if a in hints] or found
         if len(found) == 1:
@@ -360,7 +360,7 @@ def _load_zoo_state(path: Path, contents: _Contents, arch: str | None) -> tuple[
                 f"{result.differences} keys: {result.summary(limit=1)}); for a torchvision or timm network "
                 "pass --teacher torchvision:NAME:FILE or timm:NAME:FILE")
         result = detect.fit(arch, state)
-    model = models.create(arch, num_classes=result.num_classes or 100, in_channels=result.in_channels or 3)
+    model = models.create_model(arch, num_classes=result.num_classes or 100, in_channels=result.in_channels or 3)
     _load_state(model, state)
     return model, arch, result
 

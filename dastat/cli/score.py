@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-
-from .common import positive_int
 import sys
 
-from ..scoring import DEFAULT_MAX_IMAGES, Ranking, rank, score
+from ..scoring import DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, measure, rank
+from .common import positive_int
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
@@ -46,9 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rank", help="rank DAs by T. stddev (default: the paper's nine)",
                        description="Score DAs on the same images and rank them, lowest T. stddev first.")
     _add_arguments(p, da_required=False)
-    from ..scoring import RANK_BY
-
-    p.add_argument("--by", choices=tuple(RANK_BY), default="t_stddev",
+    p.add_argument("--by", choices=RANKABLE, default="t_stddev",
                    help="the statistic to rank by (default t_stddev; ce_* need --student, *_t are teacher-only)")
     p.set_defaults(func=run_rank)
 
@@ -59,9 +56,10 @@ def _common(args: argparse.Namespace, device) -> dict:
 
     data = load_data(args.data, download=args.download)
     teacher = teacher_from_args(args, data=data, device=device)
-    return dict(teacher=teacher, data=data, protocol=args.protocol, student=args.student, epochs=args.epochs,
-                precision=args.precision, max_images=args.max_images, batch_size=args.batch_size, seed=args.seed,
-                device=device, progress=not args.no_progress)
+    config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,
+                         max_images=args.max_images, batch_size=args.batch_size, seed=args.seed, device=device,
+                         progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))
+    return dict(teacher=teacher, data=data, student=args.student, config=config)
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -69,7 +67,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     with init_from_env(device):
-        _emit(Ranking(score(args.das, **_common(args, device))), args, ranked=False)
+        _emit(measure(args.das, **_common(args, device)), args, ranked=False)
     return 0
 
 
@@ -78,7 +76,7 @@ def run_rank(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     with init_from_env(device):
-        _emit(rank(args.das, by=args.by, **_common(args, device)), args, ranked=True)
+        _emit(rank(args.das, **_common(args, device)), args, ranked=True)
     return 0
 
 

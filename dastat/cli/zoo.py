@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    rows = [(name, models.num_params(name, num_classes=args.num_classes)) for name in models.list()]
+    rows = [(name, models.num_params(name, num_classes=args.num_classes)) for name in models.list_models()]
     if args.json:
         print(json.dumps([{"arch": name, "params": n} for name, n in rows], indent=2))
         return 0

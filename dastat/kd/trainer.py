@@ -139,7 +139,7 @@ def _build_student(cfg: TrainConfig, data: ImageData, teacher: Teacher) -> tuple
         for p in net.parameters():
             p.requires_grad_(True)
     else:
-        net, arch = models.create(cfg.student, num_classes=data.num_classes, in_channels=data.channels), cfg.student
+        net, arch = models.create_model(cfg.student, num_classes=data.num_classes, in_channels=data.channels), cfg.student
     classes = _num_outputs(net, data)
     if classes != teacher.num_classes:
         raise UserError(f"the student {arch} has {classes} classes but the teacher {teacher.source} has "

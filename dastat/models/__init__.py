@@ -4,8 +4,8 @@ Every architecture has the module names, parameter names and shapes of the
 RepDistiller / CRD code, so the teachers trained there load without renaming;
 :func:`dastat.models.detect.detect_architecture` tells them apart from a state dict.
 
->>> net = create("resnet8", num_classes=10, in_channels=1)
->>> "resnet20" in list() and "MobileNetV2" in list()
+>>> net = create_model("resnet8", num_classes=10, in_channels=1)
+>>> "resnet20" in list_models() and "MobileNetV2" in list_models()
 True
 >>> num_params("resnet20")
 278324
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import warnings
 from typing import Callable
 
 import torch
@@ -36,8 +37,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def list() -> builtins.list[str]:  # noqa: A001 - mirrors timm.list_models / torch.hub.list
-    """Names of every architecture in the zoo."""
+def list_models() -> builtins.list[str]:
+    """Names of every architecture in the zoo (as ``timm.list_models``)."""
     return builtins.list(_REGISTRY)
 
 
@@ -52,9 +53,22 @@ def _factory(name: str) -> Callable[..., nn.Module]:
         raise UserError(f"unknown architecture {name!r}{hint}; see 'dastat zoo list' for the names") from None
 
 
-def create(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
-    """Build architecture ``name`` with freshly initialised weights."""
+def create_model(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
+    """Build architecture ``name`` with freshly initialised weights (as ``timm.create_model``)."""
     return _factory(name)(num_classes=num_classes, in_channels=in_channels)
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - deprecated name
+    """Deprecated alias of :func:`list_models`."""
+    warnings.warn("dastat.models.list is deprecated; use dastat.models.list_models", DeprecationWarning, stacklevel=2)
+    return list_models()
+
+
+def create(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
+    """Deprecated alias of :func:`create_model`."""
+    warnings.warn("dastat.models.create is deprecated; use dastat.models.create_model", DeprecationWarning,
+                  stacklevel=2)
+    return create_model(name, num_classes, in_channels)
 
 
 def create_meta(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:

@@ -9,12 +9,12 @@ recognised too.
 
 >>> import torch
 >>> from dastat import models
->>> state = models.create("wrn_16_2", num_classes=10).state_dict()
+>>> state = models.create_model("wrn_16_2", num_classes=10).state_dict()
 >>> detect_architecture(state)
 ['wrn_16_2']
 >>> fit("wrn_16_2", state).num_classes
 10
->>> result = fit("resnet8", models.create("resnet8x4").state_dict())
+>>> result = fit("resnet8", models.create_model("resnet8x4").state_dict())
 >>> result.ok, len(result.unexpected), len(result.mismatched)
 (False, 6, 46)
 """

@@ -1,16 +1,19 @@
-"""Mergeable accumulators, in the manner of torchmetrics.
+"""The base class of every statistic, in the manner of torchmetrics' ``Metric``.
 
-Each accumulator keeps its state as float64 sums, split over ``sections``: unit ``k``
-(a group, a draw block or an image pair, numbered globally) lands in section
+A statistic keeps its state as float64 sums split over ``sections``: unit ``k`` (a
+group, a draw block or an image pair, numbered globally) lands in section
 ``k % sections``. Sums make ``a.merge(b)`` equal to one pass over both and let a
 distributed run combine states with a single all-reduce; sections give a
 delete-one-section jackknife for confidence intervals and for paired comparisons
-between statistics that saw the same units (common random numbers).
+between statistics that saw the same units (common random numbers): ``value(j)`` is
+the statistic with section ``j`` left out.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -18,28 +21,96 @@ import torch
 DEFAULT_SECTIONS = 32
 
 
-class Accumulator:
-    """Base class: subclasses register float64 sum states with :meth:`add_state`."""
+@dataclass
+class Estimate:
+    """A point estimate with its jackknife standard error and 95% interval."""
 
-    def __init__(self) -> None:
+    value: float
+    se: float
+    ci: tuple[float, float]
+    n_units: int
+
+    @classmethod
+    def missing(cls, n_units: int = 0) -> "Estimate":
+        return cls(math.nan, math.nan, (math.nan, math.nan), n_units)
+
+    @property
+    def relative_half_width(self) -> float:
+        if not self.value or not math.isfinite(self.ci[0]):
+            return math.inf
+        return (self.ci[1] - self.ci[0]) / 2 / abs(self.value)
+
+
+class Statistic:
+    """Base class: ``update`` adds observations, ``compute`` gives an :class:`Estimate`.
+
+    Subclasses register float64 states with :meth:`add_state` (the first dimension is
+    the section) and define ``value(exclude=None)``, ``sections()`` (the non-empty
+    ones) and ``n``. ``direction`` is ``"lower"``/``"higher"`` when that is better for
+    the statistic ``name`` (the same as :func:`dastat.stats.direction`), else None.
+    """
+
+    name: str = ""
+    direction: str | None = None
+
+    def __init__(self, sections: int = DEFAULT_SECTIONS) -> None:
+        self.num_sections = sections
         self._states: list[str] = []
 
-    def add_state(self, name: str, shape: tuple[int, ...]) -> None:
-        setattr(self, name, torch.zeros(shape, dtype=torch.float64))
+    def add_state(self, name: str, *shape: int) -> None:
+        setattr(self, name, torch.zeros((self.num_sections, *shape), dtype=torch.float64))
         self._states.append(name)
+
+    def update(self, *args, **kwargs) -> None:
+        raise NotImplementedError
+
+    def value(self, exclude: int | None = None) -> float:
+        """The statistic on every unit, or leaving out section ``exclude``."""
+        raise NotImplementedError
+
+    def sections(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def n(self) -> int:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Whether there are enough observations for an estimate."""
+        return True
+
+    def compute(self) -> Estimate:
+        if not self.ready():
+            return Estimate.missing(self.n)
+        sections = self.sections()
+        try:
+            value, se = jackknife(self.value, sections)
+        except ZeroDivisionError:
+            return Estimate.missing(self.n)
+        return Estimate(value, se, t_interval(value, se, len(sections)), self.n)
+
+    def summed(self, state: str, exclude: int | None = None) -> torch.Tensor:
+        """A state summed over sections (less section ``exclude``)."""
+        values = getattr(self, state)
+        return values.sum(0) if exclude is None else values.sum(0) - values[exclude]
+
+    @staticmethod
+    def live(per_section: torch.Tensor) -> list[int]:
+        """Indices of the sections where ``per_section`` is positive."""
+        return [int(j) for j in torch.nonzero(per_section > 0).flatten()]
 
     def reset(self) -> None:
         for name in self._states:
             getattr(self, name).zero_()
 
-    def merge(self, other: "Accumulator") -> "Accumulator":
+    def merge(self, other: "Statistic") -> "Statistic":
         """Add ``other``'s sums into this one (in place) and return self."""
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
         for name in self._states:
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine.shape != theirs.shape:
-                raise ValueError(f"cannot merge accumulators with different {name} shapes")
+                raise ValueError(f"cannot merge statistics with different {name} shapes")
             mine.add_(theirs)
         return self
 
@@ -57,77 +128,18 @@ class Accumulator:
             dist.all_reduce(buf)
             state.copy_(buf.cpu())
 
+    def synced(self) -> "Statistic":
+        """A copy summed over all processes (this statistic itself outside a process group)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        clone = copy.deepcopy(self)
+        clone.sync()
+        return clone
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name).clone() for name in self._states}
-
-
-class UnitMoments(Accumulator):
-    """Per-class sums of unit vectors and of their squares, by section.
-
-    A *unit* is one i.i.d. draw of a C-vector (a group mean, a draw-block mean, or
-    one image pair's mean probability). ``variance()`` is the unbiased sample variance
-    per class over all units.
-    """
-
-    def __init__(self, num_classes: int, sections: int = DEFAULT_SECTIONS):
-        super().__init__()
-        self.num_classes, self.sections = num_classes, sections
-        self.add_state("count", (sections,))
-        self.add_state("total", (sections, num_classes))
-        self.add_state("total_sq", (sections, num_classes))
-
-    def update(self, units: torch.Tensor, unit_index: int | torch.Tensor) -> None:
-        """Add units (K×C) whose global indices are ``unit_index`` (an int for all, or K)."""
-        units = units.detach().to("cpu", torch.float64).reshape(-1, self.num_classes)
-        section = torch.as_tensor(unit_index).remainder(self.sections).expand(units.shape[0])
-        self.count.index_add_(0, section, torch.ones(units.shape[0], dtype=torch.float64))
-        self.total.index_add_(0, section, units)
-        self.total_sq.index_add_(0, section, units * units)
-
-    @property
-    def n(self) -> int:
-        return int(self.count.sum().item())
-
-    @staticmethod
-    def _variance(count: torch.Tensor, total: torch.Tensor, total_sq: torch.Tensor) -> torch.Tensor:
-        mean = total / count
-        return (total_sq - count * mean * mean).clamp_min(0) / (count - 1)
-
-    def variance(self, exclude: int | None = None) -> torch.Tensor:
-        """Unbiased per-class variance over the units (optionally leaving out one section)."""
-        count, total, total_sq = self.count.sum(), self.total.sum(0), self.total_sq.sum(0)
-        if exclude is not None:
-            count, total, total_sq = count - self.count[exclude], total - self.total[exclude], \
-                total_sq - self.total_sq[exclude]
-        return self._variance(count, total, total_sq)
-
-    def mean(self, exclude: int | None = None) -> torch.Tensor:
-        count, total = self.count.sum(), self.total.sum(0)
-        if exclude is not None:
-            count, total = count - self.count[exclude], total - self.total[exclude]
-        return total / count
-
-
-class MeanAccumulator(Accumulator):
-    """The mean of a scalar observed per item, by section (e.g. teacher entropy)."""
-
-    def __init__(self, sections: int = DEFAULT_SECTIONS):
-        super().__init__()
-        self.sections = sections
-        self.add_state("count", (sections,))
-        self.add_state("total", (sections,))
-
-    def update(self, values: torch.Tensor, unit_index: int | torch.Tensor) -> None:
-        values = values.detach().to("cpu", torch.float64).reshape(-1)
-        section = torch.as_tensor(unit_index).remainder(self.sections).expand(values.shape[0])
-        self.count.index_add_(0, section, torch.ones_like(values))
-        self.total.index_add_(0, section, values)
-
-    def mean(self, exclude: int | None = None) -> float:
-        count, total = self.count.sum(), self.total.sum()
-        if exclude is not None:
-            count, total = count - self.count[exclude], total - self.total[exclude]
-        return float(total / count)
 
 
 def jackknife(statistic: Callable[[int | None], float], sections: list[int]) -> tuple[float, float]:

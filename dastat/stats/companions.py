@@ -26,53 +26,62 @@ mixed view is its larger soft-label share), ``kl_view`` (mean KL(p_t(x) ‖ p_t(
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 
-from .accumulators import DEFAULT_SECTIONS, Accumulator, jackknife, t_interval
-from .tstddev import Estimate
+from .accumulators import DEFAULT_SECTIONS, Estimate, Statistic
 
 _CE_KEYS = ("n", "sa", "sb", "saa", "sbb", "sab", "blocks", "sm", "smm", "m")
 
 
-class SectionSums(Accumulator):
-    """Named float64 sums, one row per section."""
+class SectionSums(Statistic):
+    """Named float64 sums, one row per section; its statistics are functions of the totals.
 
-    def __init__(self, names: tuple[str, ...], sections: int = DEFAULT_SECTIONS):
-        super().__init__()
-        self.names = names
-        self.index = {name: i for i, name in enumerate(names)}
-        self.add_state("sums", (sections, len(names)))
+    ``STATISTICS`` maps each name to ``(function of the totals, the sum whose non-zero
+    sections are live, direction)``; :meth:`statistic` gives one of them as a
+    :class:`Statistic` of its own.
+    """
 
-    @property
-    def sections(self) -> int:
-        return self.sums.shape[0]
+    KEYS: tuple[str, ...] = ()
+    STATISTICS: dict[str, tuple[Callable[[dict[str, float]], float], str, str | None]] = {}
+
+    def __init__(self, sections: int = DEFAULT_SECTIONS):
+        super().__init__(sections)
+        self.index = {name: i for i, name in enumerate(self.KEYS)}
+        self.add_state("sums", len(self.KEYS))
 
     def add(self, unit_index: int, **values: float) -> None:
-        row = self.sums[unit_index % self.sections]
+        row = self.sums[unit_index % self.num_sections]
         for name, value in values.items():
             row[self.index[name]] += float(value)
 
     def totals(self, exclude: int | None = None) -> dict[str, float]:
-        total = self.sums.sum(0)
-        if exclude is not None:
-            total = total - self.sums[exclude]
-        return {name: float(total[i]) for i, name in enumerate(self.names)}
+        total = self.summed("sums", exclude)
+        return {name: float(total[i]) for i, name in enumerate(self.KEYS)}
 
-    def live_sections(self, key: str) -> list[int]:
-        return [int(j) for j in torch.nonzero(self.sums[:, self.index[key]] > 0).flatten()]
+    def statistic(self, name: str) -> "Derived":
+        fn, key, direction = self.STATISTICS[name]
+        return Derived(self, name, fn, key, direction)
 
-    def estimate(self, fn: Callable[[dict[str, float]], float], key: str) -> Estimate:
-        """``fn`` of the totals, with a jackknife interval over sections where ``key`` > 0."""
-        sections = self.live_sections(key)
-        n = int(self.totals()[key])
-        try:
-            value, se = jackknife(lambda j: fn(self.totals(j)), sections)
-        except ZeroDivisionError:
-            return Estimate(math.nan, math.nan, (math.nan, math.nan), n)
-        return Estimate(value, se, t_interval(value, se, len(sections)), n)
+
+class Derived(Statistic):
+    """One statistic of a :class:`SectionSums`: ``fn`` of its totals, live where ``key`` > 0."""
+
+    def __init__(self, sums: SectionSums, name: str, fn: Callable[[dict[str, float]], float], key: str,
+                 direction: str | None):
+        super().__init__(sums.num_sections)
+        self.source, self.name, self.fn, self.key, self.direction = sums, name, fn, key, direction
+
+    @property
+    def n(self) -> int:
+        return int(self.source.totals()[self.key])
+
+    def value(self, exclude: int | None = None) -> float:
+        return self.fn(self.source.totals(exclude))
+
+    def sections(self) -> list[int]:
+        return self.live(self.source.sums[:, self.source.index[self.key]])
 
 
 def _var(n, s, ss):
@@ -107,33 +116,25 @@ CE_STATISTICS: dict[str, Callable[[dict[str, float]], float]] = {
 }
 
 
-class CrossEntropyStats:
+class CrossEntropyStats(SectionSums):
     """Var/Cov of per-sample cross-entropy terms on originals and views (see module doc)."""
 
-    def __init__(self, sections: int = DEFAULT_SECTIONS):
-        self.sums = SectionSums(_CE_KEYS, sections)
+    KEYS = _CE_KEYS
+    STATISTICS = {name: (fn, "blocks", "lower") for name, fn in CE_STATISTICS.items()}
 
     def update(self, a: torch.Tensor, b: torch.Tensor, unit_index: int) -> None:
         """Terms ``a`` (originals) and ``b`` (their views) of one draw block."""
         a, b = a.detach().double().cpu(), b.detach().double().cpu()
         m = a.numel()
         block_mean = float((a.sum() + b.sum()) / (2 * m))
-        self.sums.add(unit_index, n=m, sa=a.sum(), sb=b.sum(), saa=(a * a).sum(), sbb=(b * b).sum(),
-                      sab=(a * b).sum(), blocks=1, sm=block_mean, smm=block_mean ** 2, m=m)
-
-    def merge(self, other: "CrossEntropyStats") -> "CrossEntropyStats":
-        self.sums.merge(other.sums)
-        return self
-
-    def sync(self) -> None:
-        self.sums.sync()
+        self.add(unit_index, n=m, sa=a.sum(), sb=b.sum(), saa=(a * a).sum(), sbb=(b * b).sum(),
+                 sab=(a * b).sum(), blocks=1, sm=block_mean, smm=block_mean ** 2, m=m)
 
     def compute(self) -> dict[str, Estimate]:
-        totals = self.sums.totals()
+        totals = self.totals()
         if totals["blocks"] < 2 or totals["n"] < 2:
-            nan = Estimate(math.nan, math.nan, (math.nan, math.nan), int(totals["n"]))
-            return {name: nan for name in CE_STATISTICS}
-        return {name: self.sums.estimate(fn, "blocks") for name, fn in CE_STATISTICS.items()}
+            return {name: Estimate.missing(int(totals["n"])) for name in CE_STATISTICS}
+        return {name: self.statistic(name).compute() for name in CE_STATISTICS}
 
 
 def cross_entropy(p_teacher: torch.Tensor, log_p_student: torch.Tensor) -> torch.Tensor:
@@ -146,13 +147,15 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (p * (p.clamp_min(1e-30).log() - q.clamp_min(1e-30).log())).sum(-1)
 
 
-class Companions:
+class Companions(SectionSums):
     """Affinity, view KL and order violations (see module doc), from one pass."""
 
     KEYS = ("n", "correct_orig", "correct_view", "kl", "mix_n", "mix_bad")
-
-    def __init__(self, sections: int = DEFAULT_SECTIONS):
-        self.sums = SectionSums(self.KEYS, sections)
+    STATISTICS = {
+        "kl_view": (lambda s: s["kl"] / s["n"], "n", None),
+        "affinity": (lambda s: s["correct_view"] / s["correct_orig"], "n", None),
+        "order_violation": (lambda s: s["mix_bad"] / s["mix_n"], "mix_n", "lower"),
+    }
 
     def update(self, p_orig: torch.Tensor, p_view: torch.Tensor, y: torch.Tensor | None,
                y_view: torch.Tensor | None, params: dict, unit_index: int) -> None:
@@ -164,26 +167,15 @@ class Companions:
             mix = _order_violations(p_view, y, params)
             if mix is not None:
                 values["mix_n"], values["mix_bad"] = mix
-        self.sums.add(unit_index, **values)
-
-    def merge(self, other: "Companions") -> "Companions":
-        self.sums.merge(other.sums)
-        return self
-
-    def sync(self) -> None:
-        self.sums.sync()
+        self.add(unit_index, **values)
 
     def compute(self, *, mixes: bool) -> dict[str, Estimate | None]:
-        t = self.sums.totals()
-        out: dict[str, Estimate | None] = {
-            "kl_view": self.sums.estimate(lambda s: s["kl"] / s["n"], "n"),
-            "affinity": self.sums.estimate(lambda s: s["correct_view"] / s["correct_orig"], "n")
-            if t["correct_orig"] > 0 else None,
-            "order_violation": None,
+        t = self.totals()
+        return {
+            "kl_view": self.statistic("kl_view").compute(),
+            "affinity": self.statistic("affinity").compute() if t["correct_orig"] > 0 else None,
+            "order_violation": self.statistic("order_violation").compute() if mixes and t["mix_n"] > 0 else None,
         }
-        if mixes and t["mix_n"] > 0:
-            out["order_violation"] = self.sums.estimate(lambda s: s["mix_bad"] / s["mix_n"], "mix_n")
-        return out
 
 
 def _order_violations(p_view: torch.Tensor, y: torch.Tensor, params: dict) -> tuple[int, int] | None:

@@ -1,11 +1,12 @@
 """T. stddev — the standard deviation of the teacher's mean probability (lower is better).
 
-The paper records the mean probability vector of each *group* of 320 training
-images and their 320 augmented views, takes the unbiased standard deviation of
+The paper records the mean probability vector of each *group* of 5 training
+batches (320 images at the paper's batch size of 64) and their augmented views, takes the unbiased standard deviation of
 those group means per class, and averages over classes. :class:`TStddev` computes
 the same quantity from any i.i.d. *unit* whose mean composes a group:
 
-* paper protocol — the unit is the group itself (``units_per_group = 1``);
+* paper protocol — the unit is the group itself (``units_per_group = 1``), cut by
+  :class:`BatchGrouper`;
 * a DA that draws its randomness once per batch (the paper's Cutout, Mixup, CutMix,
   AutoAugment, Crop+Flip) or mixes images within a batch — the unit is one draw block
   of ``m`` pairs, and a group is ``320 / m`` independent blocks, so
@@ -23,15 +24,13 @@ the same quantity from any i.i.d. *unit* whose mean composes a group:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
-from .accumulators import DEFAULT_SECTIONS, MeanAccumulator, UnitMoments, jackknife, t_interval
+from .accumulators import DEFAULT_SECTIONS, Statistic
 
 #: The paper's group: 5 batches of 64 originals (and as many views).
 GROUP_SIZE = 320
+GROUP_BATCHES = 5
 
 
 def t_stddev(group_means: torch.Tensor) -> float:
@@ -44,114 +43,108 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * probs.clamp_min(1e-30).log()).sum(-1)
 
 
-@dataclass
-class Estimate:
-    """A point estimate with its jackknife standard error and 95% interval."""
+class TStddev(Statistic):
+    """T. stddev estimated from units (groups, draw blocks or pairs); see the module doc.
 
-    value: float
-    se: float
-    ci: tuple[float, float]
-    n_units: int
-
-    @property
-    def relative_half_width(self) -> float:
-        if not self.value or not math.isfinite(self.ci[0]):
-            return math.inf
-        return (self.ci[1] - self.ci[0]) / 2 / abs(self.value)
-
-
-class TStddev:
-    """T. stddev estimated from units (groups, draw blocks or pairs); see the module doc."""
-
-    lower_is_better = True
-
-    def __init__(self, num_classes: int, units_per_group: float, sections: int = DEFAULT_SECTIONS):
-        self.units_per_group = float(units_per_group)
-        self.moments = UnitMoments(num_classes, sections)
-
-    def update(self, units: torch.Tensor, unit_index: int | torch.Tensor) -> None:
-        self.moments.update(units, unit_index)
-
-    def merge(self, other: "TStddev") -> "TStddev":
-        self.moments.merge(other.moments)
-        return self
-
-    def reset(self) -> None:
-        self.moments.reset()
-
-    def sync(self) -> None:
-        self.moments.sync()
-
-    @property
-    def n_units(self) -> int:
-        return self.moments.n
-
-    def value(self, exclude: int | None = None) -> float:
-        var = self.moments.variance(exclude) / self.units_per_group
-        return float(var.sqrt().mean())
-
-    def sections(self) -> list[int]:
-        return [int(j) for j in torch.nonzero(self.moments.count > 0).flatten()]
-
-    def compute(self) -> Estimate:
-        sections = self.sections()
-        if self.n_units < 2:
-            return Estimate(math.nan, math.nan, (math.nan, math.nan), self.n_units)
-        value, se = jackknife(self.value, sections)
-        return Estimate(value, se, t_interval(value, se, len(sections)), self.n_units)
-
-
-class MeanStat:
-    """A mean with a jackknife interval over the same sections (e.g. teacher entropy)."""
-
-    def __init__(self, sections: int = DEFAULT_SECTIONS):
-        self.acc = MeanAccumulator(sections)
-
-    def update(self, values: torch.Tensor, unit_index: int | torch.Tensor) -> None:
-        self.acc.update(values, unit_index)
-
-    def merge(self, other: "MeanStat") -> "MeanStat":
-        self.acc.merge(other.acc)
-        return self
-
-    def reset(self) -> None:
-        self.acc.reset()
-
-    def sync(self) -> None:
-        self.acc.sync()
-
-    def compute(self) -> Estimate:
-        sections = [int(j) for j in torch.nonzero(self.acc.count > 0).flatten()]
-        n = int(self.acc.count.sum())
-        if n == 0:
-            return Estimate(math.nan, math.nan, (math.nan, math.nan), 0)
-        value, se = jackknife(self.acc.mean, sections)
-        return Estimate(value, se, t_interval(value, se, len(sections)), n)
-
-
-class Grouper:
-    """Cuts a stream of (original, view) probability pairs into the paper's groups.
-
-    Groups are defined in samples (``group_size`` originals and their views), so they
-    do not depend on the batch size; a batch may be split across two groups.
+    A unit is one i.i.d. draw of a C-vector; the state is its per-class sums and sums of
+    squares by section.
     """
 
-    def __init__(self, num_classes: int, group_size: int = GROUP_SIZE):
-        self.group_size = group_size
-        self._sum = torch.zeros(num_classes, dtype=torch.float64)
-        self._count = 0
+    name, direction = "t_stddev", "lower"
 
-    def push(self, p_orig: torch.Tensor, p_view: torch.Tensor) -> list[torch.Tensor]:
-        """Add pairs (N×C each); return the means of the groups completed by them."""
-        pair_sum = (p_orig.double() + p_view.double()).cpu()
-        done, start = [], 0
-        while start < pair_sum.shape[0]:
-            take = min(self.group_size - self._count, pair_sum.shape[0] - start)
-            self._sum += pair_sum[start : start + take].sum(0)
-            self._count += take
-            start += take
-            if self._count == self.group_size:
-                done.append(self._sum / (2 * self.group_size))
-                self._sum = torch.zeros_like(self._sum)
-                self._count = 0
-        return done
+    def __init__(self, num_classes: int, units_per_group: float, sections: int = DEFAULT_SECTIONS):
+        super().__init__(sections)
+        self.num_classes, self.units_per_group = num_classes, float(units_per_group)
+        self.add_state("count")
+        self.add_state("total", num_classes)
+        self.add_state("total_sq", num_classes)
+
+    def update(self, units: torch.Tensor, unit_index: int | torch.Tensor) -> None:
+        """Add units (K×C) whose global indices are ``unit_index`` (an int for all, or K)."""
+        units = units.detach().to("cpu", torch.float64).reshape(-1, self.num_classes)
+        section = torch.as_tensor(unit_index).remainder(self.num_sections).expand(units.shape[0])
+        self.count.index_add_(0, section, torch.ones(units.shape[0], dtype=torch.float64))
+        self.total.index_add_(0, section, units)
+        self.total_sq.index_add_(0, section, units * units)
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum().item())
+
+    def ready(self) -> bool:
+        return self.n >= 2
+
+    def mean(self, exclude: int | None = None) -> torch.Tensor:
+        return self.summed("total", exclude) / self.summed("count", exclude)
+
+    def variance(self, exclude: int | None = None) -> torch.Tensor:
+        """Unbiased per-class variance of the units (optionally leaving out one section)."""
+        count, total, total_sq = (self.summed(s, exclude) for s in ("count", "total", "total_sq"))
+        mean = total / count
+        return (total_sq - count * mean * mean).clamp_min(0) / (count - 1)
+
+    def value(self, exclude: int | None = None) -> float:
+        return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
+
+    def sections(self) -> list[int]:
+        return self.live(self.count)
+
+
+class MeanStat(Statistic):
+    """The mean of a scalar observed per item, with a jackknife interval over the sections."""
+
+    def __init__(self, sections: int = DEFAULT_SECTIONS):
+        super().__init__(sections)
+        self.add_state("count")
+        self.add_state("sum")
+
+    def update(self, values: torch.Tensor, unit_index: int | torch.Tensor) -> None:
+        values = values.detach().to("cpu", torch.float64).reshape(-1)
+        section = torch.as_tensor(unit_index).remainder(self.num_sections).expand(values.shape[0])
+        self.count.index_add_(0, section, torch.ones_like(values))
+        self.sum.index_add_(0, section, values)
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum())
+
+    def ready(self) -> bool:
+        return self.n > 0
+
+    def value(self, exclude: int | None = None) -> float:
+        return float(self.summed("sum", exclude) / self.summed("count", exclude))
+
+    def sections(self) -> list[int]:
+        return self.live(self.count)
+
+
+class TeacherEntropy(MeanStat):
+    """Mean teacher entropy (nats) over originals and views."""
+
+    name, direction = "teacher_entropy", "higher"
+
+
+class BatchGrouper:
+    """Cuts a stream of (original, view) batches into the paper's groups of whole batches.
+
+    As in the paper's code, a group is the mean probability of ``batches`` consecutive
+    batches and their views, whatever their sizes (a short last batch of an epoch joins
+    the next epoch's first batches); a batch is never split.
+    """
+
+    def __init__(self, num_classes: int, batches: int = GROUP_BATCHES):
+        self.batches = batches
+        self._sum = torch.zeros(num_classes, dtype=torch.float64)
+        self._count = self._seen = 0
+
+    def push(self, p_orig: torch.Tensor, p_view: torch.Tensor) -> torch.Tensor | None:
+        """Add one batch (N×C each); return the group mean it completes, if any."""
+        self._sum += (p_orig.double().sum(0) + p_view.double().sum(0)).cpu()
+        self._count += p_orig.shape[0] + p_view.shape[0]
+        self._seen += 1
+        if self._seen < self.batches:
+            return None
+        mean = self._sum / self._count
+        self._sum = torch.zeros_like(self._sum)
+        self._count = self._seen = 0
+        return mean
