@@ -32,6 +32,7 @@ def small(fmnist):
 def test_score_result_fields_and_json(small, bundled_teacher):
     result = dastat.score("cutmix", bundled_teacher, small, max_images=1024)
     record = json.loads(dastat.Ranking([result]).to_json())[0]
+    assert record == json.loads(json.dumps(result.to_dict()))
     assert JSON_KEYS <= set(record)
     lo, hi = record["t_stddev_ci"]
     assert lo < record["t_stddev"] < hi
@@ -53,6 +54,7 @@ def test_same_seed_same_numbers_and_common_random_numbers(small, bundled_teacher
     assert c.t_stddev != a.t_stddev
 
 
+@pytest.mark.slow
 def test_fast_protocol_lies_inside_the_paper_protocols_interval(small, bundled_teacher):
     """All nine DAs: the fast estimate falls in the paper protocol's own 95% interval (subset of 6,400 images)."""
     paper = dastat.rank(None, bundled_teacher, small, student="resnet8", protocol="paper", epochs=1, seed=1)
@@ -68,23 +70,98 @@ def test_fast_protocol_lies_inside_the_paper_protocols_interval(small, bundled_t
     assert not outside
 
 
-def test_paper_protocol_matches_the_formula_on_recorded_groups(small, bundled_teacher):
-    """Recompute the paper protocol by hand for identity: group means of 320 images, sd per class."""
-    data = small.subset(train=1280)
-    result = dastat.score("identity", bundled_teacher, data, protocol="paper", epochs=1, seed=5)
+def _reference_paper_loop(teacher, data, seed: int, epochs: int) -> list[np.ndarray]:
+    """The paper's loop, written plainly: every batch (none dropped) and its view go into a list of
+    probability arrays; every 10 entries (5 originals + 5 views) the mean of their rows is one group.
+    The list is not reset at an epoch's end. The DA is identity, so the view is the base view."""
     from dastat.augment.functional import base_view
-    from dastat.scoring import _stable_seed
+    from dastat.seeding import stable_seed
 
-    gen = torch.Generator().manual_seed(_stable_seed(5, "epoch", 0))
-    probs = []
+    entries, groups, k = [], [], 0
     with torch.inference_mode():
-        for k, (x, _) in enumerate(data.train.batches(64, shuffle=True, generator=gen)):
-            x = base_view(x, torch.Generator().manual_seed(_stable_seed(5, k)))
-            probs.append(torch.softmax(bundled_teacher(x), -1).double())
-    groups = torch.cat(probs).view(4, 320, 10).mean(1)
-    expected = groups.std(0, unbiased=True).mean().item()
-    assert result.t_stddev == pytest.approx(expected, rel=1e-6)
-    assert result.n_units == 4
+        for epoch in range(epochs):
+            shuffle = torch.Generator().manual_seed(stable_seed(seed, "epoch", epoch))
+            order = torch.randperm(len(data.train), generator=shuffle)
+            for start in range(0, len(order), 64):
+                idx = order[start:start + 64]
+                x = base_view(data.train.images[idx], torch.Generator().manual_seed(stable_seed(seed, k)))
+                # float32 probabilities as exp(log-softmax), the way the scorer takes them
+                p = torch.log_softmax(teacher(x).float(), -1).exp().double().numpy()
+                entries += [p, p]
+                k += 1
+                if len(entries) == 10:
+                    groups.append(np.concatenate(entries).mean(0))
+                    entries = []
+    return groups
+
+
+def test_paper_protocol_groups_whole_batches_like_the_reference_loop(small, bundled_teacher):
+    """1,000 images = 15 full batches + one of 40 per epoch, over 10 epochs: groups span epoch ends."""
+    data = small.subset(train=1000)
+    groups = np.stack(_reference_paper_loop(bundled_teacher, data, seed=5, epochs=10))
+    result = dastat.score("identity", bundled_teacher, data, protocol="paper", epochs=10, seed=5)
+    assert result.n_units == len(groups) == 160 // 5
+    assert result.n_images == 10 * 1000
+    assert result.t_stddev == pytest.approx(groups.std(0, ddof=1).mean(), rel=1e-12)
+
+
+def test_paper_groups_match_the_reference_loop_group_for_group():
+    from dastat.scoring.protocols import GroupUnits
+
+    rng = np.random.default_rng(0)
+    batches = [torch.from_numpy(rng.dirichlet(np.ones(10), size=n)) for n in [64] * 15 + [40]] * 3
+    views = [torch.from_numpy(rng.dirichlet(np.ones(10), size=p.shape[0])) for p in batches]
+    units, got = GroupUnits(10), []
+    for k, (p, v) in enumerate(zip(batches, views)):
+        got += [u.numpy()[0] for _, u in units(k, p, v)]
+    expected, entries = [], []
+    for p, v in zip(batches, views):
+        entries += [p.numpy(), v.numpy()]
+        if len(entries) == 10:
+            expected.append(np.concatenate(entries).mean(0))
+            entries = []
+    assert len(got) == len(expected) == 48 // 5
+    np.testing.assert_allclose(np.stack(got), np.stack(expected), rtol=1e-12, atol=0)
+
+
+def test_block_stream_is_seeded_and_shards_without_changing_blocks(small):
+    from dastat.scoring import BlockStream
+
+    def blocks(**kw):
+        stream = BlockStream(small.train, 64, seed=3, epochs=2, drop_last=False, **kw)
+        return {b.index: (b.x, b.y, torch.rand(3, generator=b.generator("da"))) for b in stream}
+
+    one, again = blocks(), blocks()
+    shards = [blocks(rank=r, world_size=2) for r in (0, 1)]
+    assert len(one) == 2 * 100 and sorted(one) == list(range(200))
+    assert sorted(shards[0]) == list(range(0, 200, 2)) and sorted(shards[1]) == list(range(1, 200, 2))
+    for k, (x, y, r) in one.items():
+        for other in (again[k], shards[k % 2][k]):
+            assert torch.equal(x, other[0]) and torch.equal(y, other[1]) and torch.equal(r, other[2])
+    different = BlockStream(small.train, 64, seed=4, epochs=1)
+    assert not torch.equal(next(iter(different)).x, one[0][0])
+    # an epoch's images are a permutation of the split
+    first_epoch = torch.cat([one[k][1] for k in range(100)])
+    assert torch.equal(first_epoch.sort().values, small.train.labels.sort().values)
+
+
+def test_score_takes_one_da_and_ranking_is_plain_data(small, bundled_teacher):
+    with pytest.raises(UserError, match="rank"):
+        dastat.score(["flip", "cutout"], bundled_teacher, small)
+    config = dastat.scoring.ScoreConfig(max_images=1024, seed=2)
+    ranking = dastat.rank(["flip", "cutout"], bundled_teacher, small, config=config)
+    assert not isinstance(ranking, list) and len(ranking) == 2 and list(ranking) == ranking.results
+    assert ranking[0].t_stddev <= ranking[1].t_stddev and ranking.total_forward == 1024 * 3
+    # the paired values survive JSON, and the test built from them is the jackknife of the difference
+    stored = json.loads(json.dumps(ranking.sections))
+    a, b = stored["flip"]["t_stddev"], stored["cutout"]["t_stddev"]
+    live = sorted(set(a["sections"]) | set(b["sections"]))
+    loo = np.array([a["leave_one_out"][j] - b["leave_one_out"][j] for j in live])
+    se = np.sqrt((len(live) - 1) / len(live) * ((loo - loo.mean()) ** 2).sum())
+    test = ranking.compare("flip", "cutout")
+    assert test.difference == pytest.approx(a["value"] - b["value"], rel=1e-12)
+    assert test.se == pytest.approx(se, rel=1e-9)
+    assert ranking.to_frame()["da"].tolist() == [r.da for r in ranking]
 
 
 def test_identical_das_with_different_seeds_are_rarely_called_distinct(small, bundled_teacher):
@@ -143,6 +220,7 @@ def test_cli_table_out_and_report(tmp_path, capsys):
     (["score", "--da", "cutmix", "--teacher", "/nonexistent/t.pth"], "does not exist"),
     (["score", "--da", "cutmix", "--data", "cifar10:/nonexistent"], "--download"),
     (["rank", "--by", "ce_cov"], "needs a student"),
+    (["rank", "--student", "resnet9"], "did you mean 'resnet8'"),
 ])
 def test_cli_user_errors_exit_2_without_traceback(argv, message, capsys):
     assert main(argv + ["--no-progress"]) == 2
@@ -190,3 +268,19 @@ def test_repdistiller_teacher_on_cifar100_without_arch(tmp_path, reference_dir, 
     record = json.loads(capsys.readouterr().out)[0]
     assert record["da"] == "cutmix" and record["n_forward"] == 512
     assert "resnet56" in record["teacher"]
+
+
+def test_unknown_student_is_named_as_the_student(capsys):
+    assert main(["rank", "--student", "resnet9", "--no-progress"]) == 2
+    assert "student 'resnet9'" in capsys.readouterr().err
+
+
+def test_progress_bar_shows_on_a_terminal_only(small, bundled_teacher, monkeypatch):
+    import tqdm.auto
+
+    seen = []
+    real = tqdm.auto.tqdm
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **kw: seen.append(kw["disable"]) or real(*a, **kw))
+    for progress in (True, False):
+        dastat.score("flip", bundled_teacher, small, max_images=256, progress=progress)
+    assert seen == [None, True]  # None: tqdm shows the bar only when stderr is a terminal

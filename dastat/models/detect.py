@@ -27,7 +27,7 @@ from typing import Mapping
 
 import torch
 
-from . import create_meta, list as list_models
+from . import create_meta, list_models
 
 #: BatchNorm's step counter: old checkpoints lack it and it never changes a forward pass.
 OPTIONAL_SUFFIX = "num_batches_tracked"
