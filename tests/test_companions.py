@@ -35,20 +35,18 @@ def test_ce_var_and_cov_match_numpy():
     assert out["risk_var"].value == pytest.approx(8 * np.var(block_means, ddof=1), rel=1e-10)
 
 
-def test_ce_cov_cross_identity_holds_exactly():
-    """(2m)² Var M = m (Var a + Var b) + 2m Cov(a,b) + 4m(m-1) ce_cov_cross, on the sample."""
+def test_ce_cov_cross_matches_the_block_variance_decomposition():
+    """ce_cov_cross solved from (2m)² Var M = m (Var a + Var b) + 2m Cov(a,b) + 4m(m-1) ce_cov_cross in numpy."""
     a, b = _blocks(1, 30, 6, shared=0.2)
     stats = CrossEntropyStats()
     for k in range(30):
         stats.update(torch.from_numpy(a[k]), torch.from_numpy(b[k]), k)
-    out = stats.compute()
     m = 6
     var_m = np.var((a.sum(1) + b.sum(1)) / (2 * m), ddof=1)
     fa, fb = a.ravel(), b.ravel()
-    lhs = (2 * m) ** 2 * var_m
-    rhs = m * (np.var(fa, ddof=1) + np.var(fb, ddof=1)) + 2 * m * np.cov(fa, fb)[0, 1] \
-        + 4 * m * (m - 1) * out["ce_cov_cross"].value
-    assert lhs == pytest.approx(rhs, rel=1e-9)
+    within = m * (np.var(fa, ddof=1) + np.var(fb, ddof=1)) + 2 * m * np.cov(fa, fb)[0, 1]
+    expected = ((2 * m) ** 2 * var_m - within) / (4 * m * (m - 1))
+    assert stats.compute()["ce_cov_cross"].value == pytest.approx(expected, rel=1e-9)
 
 
 def test_ce_cov_cross_recovers_a_shared_block_effect():
@@ -124,5 +122,15 @@ def test_paired_test_detects_a_real_difference():
     b.update(torch.from_numpy(0.25 + 0.9 * (common - 0.25)), torch.arange(256))  # 10% less spread
     test = paired_test(a.value, b.value, a.sections())
     assert test.difference > 0 and test.p_value < 1e-6
-    # the t statistic uses sections − 1 degrees of freedom
-    assert test.p_value == pytest.approx(2 * sps.t.sf(abs(test.difference) / test.se, 31))
+    # the delete-one-section jackknife of the difference, and a t test with sections − 1 degrees of freedom
+    x, y = common, 0.25 + 0.9 * (common - 0.25)
+
+    def diff(keep):
+        return x[keep].std(0, ddof=1).mean() - y[keep].std(0, ddof=1).mean()
+
+    section = np.arange(256) % 32
+    loo = np.array([diff(section != j) for j in range(32)])
+    se = np.sqrt(31 / 32 * ((loo - loo.mean()) ** 2).sum())
+    assert test.difference == pytest.approx(diff(section >= 0), rel=1e-10)
+    assert test.se == pytest.approx(se, rel=1e-8)
+    assert test.p_value == pytest.approx(2 * sps.t.sf(abs(diff(section >= 0)) / se, 31), rel=1e-6)
