@@ -26,6 +26,7 @@ _EXPORTS = {
     "rank": "dastat.scoring",
     "ScoreResult": "dastat.scoring",
     "Ranking": "dastat.scoring",
+    "ScoreConfig": "dastat.scoring",
     "load_teacher": "dastat.teacher",
     "Teacher": "dastat.teacher",
     "load_data": "dastat.data",
