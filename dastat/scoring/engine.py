@@ -26,7 +26,7 @@ from ..stats.direction import direction
 from .collector import RANKABLE, STUDENT_ONLY, DACollector, Originals
 from .config import ScoreConfig
 from .inputs import build_das, resolve_inputs
-from .protocols import make_protocol
+from .protocols import CHECK_EVERY, make_protocol
 from .results import Ranking, ScoreResult
 
 ALPHA = 0.05
@@ -105,7 +105,7 @@ class Engine:
             self.protocol.after_block(self.collectors, n_blocks, self.world_size)
             if all(c.done for c in self.collectors):
                 break
-            if n_blocks % 16 == 0:
+            if n_blocks % CHECK_EVERY == 0:
                 bar.set_postfix(running=sum(not c.done for c in self.collectors))
         bar.close()
         return Ranking([self._result(c) for c in self.collectors], self._total_forward())
