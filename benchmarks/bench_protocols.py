@@ -51,7 +51,8 @@ def paper_code_forwards(da: str, n_train: int, epochs: int) -> int:
 def render(summary: dict) -> str:
     """The Markdown table and findings of docs/protocols.md, from a saved summary."""
     epochs = summary["paper_epochs_run"]
-    lines = [f"| DA | paper protocol, {epochs} epoch (95% CI) | fast (95% CI) | fast inside? | fast forwards (alone) | unit |",
+    lines = [f"| DA | paper protocol, {epochs} epoch (95% CI) | fast (95% CI) | fast inside? "
+             "| fast forwards (alone) | unit |",
              "|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         lines.append(f"| {r['da']} | {r['paper']:.5f} [{r['paper_ci'][0]:.5f}, {r['paper_ci'][1]:.5f}] | "

@@ -70,7 +70,8 @@ class DACollector:
         if full_block:
             self.ce_teacher.update(orig.entropy, h_view, k)
         if full_block and student_logp_view is not None:
-            self.ce_student.update(cross_entropy(orig.p, orig.student_logp), cross_entropy(p_view, student_logp_view), k)
+            self.ce_student.update(cross_entropy(orig.p, orig.student_logp), cross_entropy(p_view, student_logp_view),
+                                   k)
 
     def statistic(self, name: str) -> Statistic:
         """The rankable statistic ``name``, summed over all processes."""
@@ -89,8 +90,8 @@ class DACollector:
         """What a paired test of ``name`` needs, as plain data: the value, each leave-one-section-out value
         (None where undefined) and the non-empty sections."""
         stat = self.statistic(name)
-        return {"value": _finite(stat.value), "leave_one_out": [_finite(stat.value, j) for j in range(stat.num_sections)],
-                "sections": stat.sections()}
+        leave_one_out = [_finite(stat.value, j) for j in range(stat.num_sections)]
+        return {"value": _finite(stat.value), "leave_one_out": leave_one_out, "sections": stat.sections()}
 
     def estimates(self) -> dict[str, Any]:
         """Every statistic but T. stddev, as ``name`` and ``name_ci`` (None when not available)."""
