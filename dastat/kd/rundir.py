@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise UserError(f"{config_path} is not the config of a dastat training run; {start_over}")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError, ImportError, AttributeError):
+    except (RuntimeError, EOFError, ValueError, OSError, ImportError, AttributeError, pickle.UnpicklingError):
         raise UserError(f"{ckpt_path} is truncated or corrupt; {start_over}") from None
     needed = ("student", "optimizer", "scheduler", "scaler", "rng", "epoch", "step_in_epoch", "history", "best")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in needed):

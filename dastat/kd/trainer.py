@@ -106,6 +106,8 @@ class _Run:
 
 def build_data(cfg: TrainConfig, data: ImageData | None, workers: int | None) -> ImageData:
     """The dataset (in memory or streamed from files); ``workers`` goes to splits that decode files."""
+    if workers is not None and workers < 0:
+        raise UserError("--workers must be 0 (decode in this process) or more")
     data = data if data is not None else load_data(cfg.data)
     if data.test is None:
         raise UserError(f"dastat train needs a test split, and {data.name} has none; for an image folder add "
@@ -345,7 +347,7 @@ def train(
     device: str | torch.device | None = "auto",
     compile: bool = False,
     progress: bool = True,
-    command: Sequence[str] | None = None,
+    command: str | Sequence[str] | None = None,
     workers: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
     **options: Any,
@@ -382,5 +384,6 @@ def train(
     dev = resolve_device(device)
     with init_from_env(dev):
         return _run(cfg, run_dir, stored, ckpt, dev, teacher=teacher, data=data, custom_da=custom_da,
-                    compile=compile, progress=progress, command=shlex.join(command) if command is not None else None,
+                    compile=compile, progress=progress,
+                    command=command if command is None or isinstance(command, str) else shlex.join(command),
                     workers=workers, on_step=on_step, t_start=t_start)
