@@ -203,13 +203,15 @@ def _table(finals: dict[str, list[dict[str, Any]]], by_da: dict[str, Any]) -> li
             row[f"{column}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         row["n_seeds"] = len(runs)
         table.append(row)
-    return sorted(table, key=lambda r: r["t_stddev"])
+    # A DA whose T. stddev could not be estimated (too few images) goes last.
+    return sorted(table, key=lambda r: (r["t_stddev"] is None, r["t_stddev"] or 0.0))
 
 
 def _correlations(table: list[dict[str, Any]]) -> dict[str, Any]:
     from .analysis import correlate
 
     correlations = {}
+    table = [r for r in table if r["t_stddev"] is not None]
     if len(table) >= 3:
         x = [r["t_stddev"] for r in table]
         for target in ("test_loss", "test_acc"):
