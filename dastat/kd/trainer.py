@@ -361,7 +361,7 @@ def train(
     ``da`` are specs (recorded in the config) or ready objects (a Teacher, an ImageData,
     an Augmentation), which a resumed run must be given again. ``workers`` sets the
     decoding processes of data read from files; ``on_step(epoch, step)`` is called after
-    every optimiser step (both count from 0 and 1 respectively).
+    every optimiser step (``epoch`` counts from 0, ``step`` within the epoch from 1).
 
     Example (a smoke test on the bundled default)::
 
