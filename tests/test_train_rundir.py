@@ -13,6 +13,7 @@ import torch
 
 from dastat import models
 from dastat.cli import main
+from dastat.errors import UserError
 from dastat.kd import train
 from dastat.provenance import file_sha256
 
@@ -76,6 +77,20 @@ def test_provenance_and_permissions(finished_run, teacher_file):
     for path in finished_run.iterdir():
         if path.is_file():
             assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_over(finished_run, tmp_path, teacher_file, fmnist):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "checkpoint.pt").unlink()  # as if killed between the first metrics and the first checkpoint
+    result = train(run, teacher=str(teacher_file), data=fmnist, da="flip", epochs=1, max_steps=1, progress=False,
+                   **FAST)
+    assert result.final["steps"] == 1 and (run / "checkpoint.pt").is_file()
+    # ... but not once a file of someone else's is among its files.
+    (run / "checkpoint.pt").unlink()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty"):
+        train(run, teacher=str(teacher_file), data=fmnist, epochs=1, max_steps=1, progress=False, **FAST)
 
 
 def _damage(path, how: str) -> None:

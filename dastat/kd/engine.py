@@ -21,6 +21,7 @@ from torch import nn
 from ..augment import Augmentation
 from ..augment.functional import to_float
 from ..data import ImageData
+from ..distributed import process_group
 from ..seeding import generator
 from .loss import distillation_loss
 from .recipes import TrainConfig
@@ -224,8 +225,6 @@ def evaluate(student: nn.Module, split: Any, *, device: torch.device, limit: int
     ``split`` is any split with ``len()`` and ``batches(...)``; under torchrun each process
     takes every ``world``-th image and the sums are all-reduced.
     """
-    from ..distributed import process_group
-
     rank, world = process_group()
     was = student.training
     student.eval()

@@ -27,6 +27,9 @@ from ..provenance import write_csv_sidecar
 KIND = "dastat train"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
+#: Everything a run writes (besides the checkpoint).
+RUN_FILES = {CONFIG, "metrics.csv", "metrics.csv.provenance.json", "metrics.jsonl", "student_best.pth",
+             "student_final.pth", "tensorboard"}
 METRIC_COLUMNS = (
     "epoch", "steps", "lr", "train_loss", "train_ce", "train_kl_orig", "train_kl_view",
     "test_loss", "test_top1", "test_top5", "images_per_s", "train_images", "distinct_images",
@@ -65,9 +68,9 @@ def check_new_run_folder(folder: Path) -> None:
         raise UserError(f"{folder} already holds a run; continue it with --resume {folder} or choose another --out")
     # Temporary files of an interrupted atomic write do not count.
     names = {p.name for p in folder.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))}
-    # A run stopped before its first checkpoint leaves only its config (and tensorboard/): start it over.
-    stub = names <= {CONFIG, "tensorboard"} and (CONFIG not in names or _is_run_config(folder / CONFIG))
-    if names and not stub:
+    # A run stopped before its first checkpoint (config.json is written first) is started over.
+    ours = names <= {"tensorboard"} or (names <= RUN_FILES and _is_run_config(folder / CONFIG))
+    if names and not ours:
         raise UserError(f"{folder} is not empty and holds no dastat training run; choose a new or empty --out")
 
 
