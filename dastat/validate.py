@@ -74,6 +74,8 @@ def _open_sweep(out: Path, options: dict[str, Any], record: dict[str, Any]) -> N
                                                   indent=2) + "\n")
         return
     stored = read_json(config_path, f"delete {out} to start the sweep over, or choose another --out")
+    if isinstance(stored, dict) and "kind" not in stored and "das" in stored:  # written before it had a kind
+        stored = {"kind": KIND, "options": stored}
     if not isinstance(stored, dict) or stored.get("kind") != KIND or not isinstance(stored.get("options"), dict):
         raise UserError(f"{config_path} is not the record of a dastat validation; choose another --out")
     if stored["options"] != options:
@@ -91,6 +93,7 @@ def _scores(out: Path, das: list[str], options: dict[str, Any], record: dict[str
     path = out / "scores.json"
     if path.exists():
         stored = read_json(path, "delete it to score the DAs again")
+        stored = {"scores": stored} if isinstance(stored, list) else stored  # written before it had provenance
         if not isinstance(stored, dict) or not isinstance(stored.get("scores"), list):
             raise UserError(f"{path} is not a dastat scores file; delete it to score the DAs again")
         log(f"scores: reusing {path}")
