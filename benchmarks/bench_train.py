@@ -129,7 +129,7 @@ def bench_bare(teacher, data, args) -> float:
             _sync(device)
             start = time.perf_counter()
         both, y = views[i], labels[i * b : (i + 1) * b]
-        with torch.no_grad():  # the passes dastat makes: see dastat.kd.trainer._step
+        with torch.no_grad():  # the passes dastat makes: see dastat.kd.engine.train_step
             t, t_aug = t_net(both).split(b) if device.type == "cuda" else (t_net(both[:b]), t_net(both[b:]))
         s, s_aug = student(both[:b]), student(both[b:])
         loss = distillation_loss(s, s_aug, t, t_aug, y).total

@@ -49,6 +49,7 @@ from torch import nn
 from . import models
 from .errors import UserError
 from .models import detect
+from .models.normalize import Normalized
 
 BUNDLED = "fashion_mnist_resnet20"
 
@@ -63,10 +64,10 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
 _KNOWN_DATA = {"fashion-mnist": (10, 1), "cifar10": (10, 3), "cifar100": (100, 3)}
 
 
-class Teacher(nn.Module):
+class Teacher(Normalized):
     """A frozen classifier in eval mode that owns its input normalisation.
 
-    Call it on floats in [0, 1] (N×C×H×W) to get logits; the bare network stays
+    Call it on floats in [0, 1] or uint8 (N×C×H×W) to get logits; the bare network stays
     reachable as ``.model``.
     """
 
@@ -82,12 +83,9 @@ class Teacher(nn.Module):
         source: str = "",
         meta: dict[str, Any] | None = None,
     ):
-        super().__init__()
-        self.model = model.eval()
+        super().__init__(model.eval(), mean, std)
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.arch = arch
@@ -97,11 +95,6 @@ class Teacher(nn.Module):
     def train(self, mode: bool = True) -> "Teacher":
         # A teacher is never trained: keep BatchNorm on its running statistics.
         return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255)
-        return self.model((x - self.mean) / self.std)
 
     def extra_repr(self) -> str:
         return f"arch={self.arch}, num_classes={self.num_classes}, source={self.source!r}"

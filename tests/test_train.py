@@ -72,8 +72,8 @@ def test_pick_reuses_the_teacher_logits_it_computed(tmp_path, teacher, fmnist):
     finally:
         hook.remove()
     # Per step: the pick ranks a pool of 2·64 views, then only the 64 originals are forwarded again
-    # (evaluation runs the student alone).
-    assert images == [128, 64, 128, 64]
+    # (evaluation runs the student alone; the 2-image forward of the compatibility check is left out).
+    assert [n for n in images if n != 2] == [128, 64, 128, 64]
 
 
 def test_identity_forwards_the_teacher_once_per_view(tmp_path, teacher, fmnist):
@@ -83,7 +83,8 @@ def test_identity_forwards_the_teacher_once_per_view(tmp_path, teacher, fmnist):
         result = train(tmp_path / "id", teacher=teacher, data=fmnist, da="identity", epochs=1, max_steps=3, **FAST)
     finally:
         hook.remove()
-    assert images == [64, 64] * 3  # on CPU one pass per view; on CUDA one pass over both
+    # On CPU one pass per view (on CUDA one pass over both); the compatibility check's 2 images left out.
+    assert [n for n in images if n != 2] == [64, 64] * 3
     assert result.final["steps"] == 3
     # Identity: the view is the original, so both KL terms are the same number.
     assert result.final["train_kl_orig"] == pytest.approx(result.final["train_kl_view"], rel=1e-6)

@@ -46,6 +46,7 @@ def test_two_processes_on_gloo(tmp_path):
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     # Only rank 0 wrote and printed: one epoch line, one summary, no stray files.
     assert stdout.count("epoch 1/1") == 1 and stdout.count("done in") == 1
-    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "metrics.jsonl", "checkpoint.pt",
+    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "metrics.csv.provenance.json",
+                                               "metrics.jsonl", "checkpoint.pt",
                                                "student_best.pth", "student_final.pth"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "teacher.pth"]

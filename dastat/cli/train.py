@@ -59,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     r.add_argument("--compile", action="store_true", help="torch.compile the student and the teacher")
     r.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
-    r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes decoding images for data read from files (imagefolder); default: the data's own")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown only on a terminal)")
     p.set_defaults(func=run)
 
 
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("pass either --out for a new run or --resume RUN_DIR, not both")
     try:
         result = train(args.out, resume=args.resume, recipe=args.recipe, device=args.device, compile=args.compile,
-                       progress=not args.no_progress, command=["dastat", *sys.argv[1:]], **options)
+                       progress=not args.no_progress, command=["dastat", *sys.argv[1:]], workers=args.workers,
+                       **options)
     except TrainingInterrupted as exc:
         print(f"dastat: {exc}", file=sys.stderr)
         return 130

@@ -11,11 +11,12 @@ training and returns its per-epoch history; ``dastat train`` is its command line
 
 from __future__ import annotations
 
+from .engine import evaluate, train_one_epoch
 from .loss import LossParts, distillation_loss, kd_divergence
 from .recipes import RECIPES, TrainConfig, lr_factor, resolve_config
-from .trainer import Student, TrainingDiverged, TrainingInterrupted, TrainResult, evaluate, train
+from .trainer import Student, TrainingDiverged, TrainingInterrupted, TrainResult, train
 
 __all__ = [
     "LossParts", "RECIPES", "Student", "TrainConfig", "TrainResult", "TrainingDiverged", "TrainingInterrupted",
-    "distillation_loss", "evaluate", "kd_divergence", "lr_factor", "resolve_config", "train",
+    "distillation_loss", "evaluate", "kd_divergence", "lr_factor", "resolve_config", "train", "train_one_epoch",
 ]
