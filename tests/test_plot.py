@@ -211,9 +211,13 @@ def test_ranking_by_another_column_and_string_intervals(tmp_path):
     frame.to_csv(path, index=False)  # lists become "[low, high]" strings, as `dastat rank --out x.csv` writes
     ax = ranking_bars(path).axes[0]
     assert len(_error_segments(ax)) == 5
+    # Higher teacher entropy is better (dastat.stats.direction), so the highest comes first.
     ax = ranking_bars(frame, by="teacher_entropy").axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [r[0] for r in RESULTS]
-    assert "teacher entropy" in ax.get_xlabel()
+    by_entropy = sorted(_ranking(), key=lambda r: -r["teacher_entropy"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r["da"] for r in by_entropy]
+    assert [b.get_width() for b in sorted(_bars(ax), key=lambda b: b.get_y())] == [r["teacher_entropy"]
+                                                                                   for r in by_entropy]
+    assert "teacher entropy" in ax.get_xlabel() and "higher is better" in ax.get_xlabel()
 
 
 def test_ranking_user_errors():
