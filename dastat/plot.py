@@ -73,12 +73,14 @@ def axis_label(column: str) -> str:
     >>> axis_label("t_stddev"), axis_label("test_acc"), axis_label("width")
     ('T. stddev (lower is better)', 'student test top-1 (%, higher is better)', 'width')
     >>> axis_label("test_loss")
-    'student test loss (cross-entropy (nats), lower is better)'
+    'student test loss\\n(cross-entropy (nats), lower is better)'
     """
     name, unit = _NAMES.get(column.lower().replace(". ", "_"), (column, None))
     better = direction(column)
     notes = [n for n in (unit, f"{better} is better" if better else None) if n]
-    return f"{name} ({', '.join(notes)})" if notes else name
+    text = f"{name} ({', '.join(notes)})" if notes else name
+    # A long label takes two lines, so that it fits beside a panel's axis.
+    return text.replace(" (", "\n(", 1) if len(text) > 44 else text
 
 
 def _short(column: str) -> str:
@@ -229,7 +231,7 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
         raise UserError("a grouped scatter draws one panel per group, so it cannot draw into a given ax")
     panels = [(None, frame)] if group is None else list(frame.groupby(group, sort=False))
     with _styled():
-        fig, axes = _panels(len(panels), col_wrap, ax)
+        fig, axes = _panels(len(panels), col_wrap, ax, size=(5.4, 4.6) if group else (6.6, 5.0))
         bars = ""
         for a, (key, part) in zip(axes, panels):
             part = part.reset_index(drop=True)
@@ -243,7 +245,7 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
         heading += f"\n{context}" if context else ""
         caption = f"Error bars: {bars}." if bars else ""
         if ax is None:
-            (fig.suptitle if group is not None else axes[0].set_title)(heading)
+            fig.suptitle(heading)
             if caption:
                 fig.supxlabel(caption, fontsize="small", color="0.3")
         else:
@@ -351,9 +353,10 @@ _LEADER_FROM = 14.0  # points
 def _place_labels(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], renderer) -> None:
     """Name each point where its text overlaps no other label, no marker and not the legend.
 
-    Greedy, densest points first: each label takes the nearest free spot of :data:`_OFFSETS`
-    (measured with the texts' own extents on ``renderer``) inside the axes, or the spot with
-    the least overlap when none is free; one placed far from its point gets a leader line.
+    Greedy, densest points first: each label takes the spot of :data:`_OFFSETS` that costs
+    least, measured with the texts' own extents on ``renderer``: covering a placed label, a
+    marker or the legend, or leaving the axes, costs most; crossing an error bar little, and
+    distance from the point a little. One placed far from its point gets a leader line.
     """
     from matplotlib.text import Text
     from matplotlib.transforms import Bbox
@@ -366,6 +369,7 @@ def _place_labels(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[s
     if legend is not None:
         obstacles.append(legend.get_window_extent(renderer))
     frame = ax.get_window_extent(renderer)
+    bars = [b for c in ax.collections if c.get_gid() == "errorbars" for b in _segment_boxes(c, scale)]
     crowd = np.array([np.sum(np.hypot(*(pts - p).T) < 40 * scale) for p in pts])
     anns = [ax.annotate(text, (xv, yv), xytext=(0, 0), textcoords="offset points", fontsize="x-small",
                         color="0.1", zorder=4, gid="label", annotation_clip=False)
@@ -380,11 +384,12 @@ def _place_labels(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[s
             ann.set_va("bottom" if dy > 1 else "top" if dy < -1 else "center")
             ann.update_positions(renderer)  # the text alone, without the arrow an annotation may have
             box = Text.get_window_extent(ann, renderer).padded(1.5 * scale)
-            cost = sum(_overlap(box, o) for o in obstacles) + _outside(box, frame)
+            # Labels, markers and the legend must stay clear; crossing an error bar costs little,
+            # and so does each point of distance from the point.
+            cost = (100 * sum(_overlap(box, o) for o in obstacles) + 100 * _outside(box, frame)
+                    + sum(_overlap(box, o) for o in bars) + 2 * scale * math.hypot(dx, dy))
             if cost < best_cost:
                 best, best_cost = (dx, dy, ann.get_ha(), ann.get_va(), box), cost
-            if cost == 0:
-                break
         dx, dy, ha, va, box = best
         ann.set_position((dx, dy))
         ann.set_ha(ha)
@@ -397,6 +402,18 @@ def _place_labels(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[s
         obstacles.append(box)
 
 
+def _segment_boxes(collection, scale: float) -> list:
+    """The display-space boxes of a line collection's segments (error bars), one point wide."""
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    for seg in collection.get_segments():
+        (x0, y0), (x1, y1) = collection.get_transform().transform(np.asarray(seg)[[0, -1]])
+        boxes.append(Bbox.from_extents(min(x0, x1) - scale, min(y0, y1) - scale, max(x0, x1) + scale,
+                                       max(y0, y1) + scale))
+    return boxes
+
+
 def _overlap(a, b) -> float:
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
@@ -404,8 +421,8 @@ def _overlap(a, b) -> float:
 
 
 def _outside(box, frame) -> float:
-    """The area of ``box`` outside ``frame``, weighted so that leaving the axes is the last resort."""
-    return 10.0 * (box.width * box.height - _overlap(box, frame))
+    """The area of ``box`` outside ``frame``."""
+    return box.width * box.height - _overlap(box, frame)
 
 
 # --------------------------------------------------------------------------- ranking
