@@ -27,12 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bootstrap resamples of the pairs (default 2000; 0 skips the intervals)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one record per group")
+    p.add_argument("--label", metavar="COL", default="da", help="--report: the column naming each point (default da)")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write one self-contained HTML page: the scatter(s), the coefficients and the table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import correlate_groups
+    from ..errors import UserError
 
+    if args.report and not args.report.lower().endswith(".html"):
+        raise UserError(f"--report must end in .html, not {args.report!r}")
     results = correlate_groups(args.file, args.x, args.y, group=args.group, where=args.where,
                                confidence_level=args.level, n_resamples=args.resamples, method=args.ci,
                                seed=args.seed)
@@ -40,8 +46,22 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         print(format_correlations(results, args.x, args.y))
+    if args.report:
+        _write_report(args, results)
     sys.stdout.flush()
     return 0
+
+
+def _write_report(args: argparse.Namespace, results) -> None:
+    """The HTML page: the table's rows, its scatter (one panel per group) and the coefficients."""
+    from ..analysis import apply_where, read_table
+    from ..html_report import write_html_report
+
+    frame = apply_where(read_table(args.file), args.where)
+    records = frame.to_dict(orient="records")
+    write_html_report(args.report, records, title=f"{args.y} against {args.x}: {args.file}", ranked=False,
+                      bars=args.group is None, label=args.label, scatter=[(args.x, args.y)], group=args.group,
+                      correlations=[r.to_dict() for r in results])
 
 
 def _num(value: float, digits: int = 3) -> str:

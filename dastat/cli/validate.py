@@ -30,12 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_argument_group("scoring")
     s.add_argument("--protocol", choices=("fast", "paper"), default=None)
     s.add_argument("--max-images", type=positive_int, default=None)
+    p.add_argument("--report", metavar="FILE.html", help="also write one self-contained HTML page of the results")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..validate import format_correlations, validate
+
+    if args.report and not args.report.lower().endswith(".html"):
+        raise UserError(f"--report must end in .html, not {args.report!r}")
 
     result = validate(
         args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
@@ -49,4 +54,8 @@ def run(args: argparse.Namespace) -> int:
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
     print(format_correlations(result.correlations))
     print(f"results: {result.out / 'results.csv'} and {result.out / 'results.json'}")
+    if args.report:
+        from ..html_report import validation_report
+
+        print(f"report: {validation_report(args.report, result.out)}")
     return 0
