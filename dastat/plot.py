@@ -495,8 +495,12 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
         context = ", ".join(filter(None, [_setting(frame, setting), kind and f"bars: {kind}"]))
         ax.set_title(heading + (f"\n{context}" if context else ""))
         if any(marks):
-            fig.supxlabel("≠ next: a paired test tells this DA from the next one (Holm-corrected p < 0.05); "
-                          "≈ next: it does not", fontsize="small", color="0.3")
+            note = ("≠ next: a paired test tells this DA from the next one (Holm-corrected p < 0.05); "
+                    "≈ next: it does not")
+            if len(fig.axes) == 1:
+                fig.supxlabel(note, fontsize="small", color="0.3")
+            else:  # a caller's figure: the note goes under this panel's own label
+                ax.set_xlabel(f"{ax.get_xlabel()}\n{note}")
     return fig
 
 
