@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import _numeric, _require_columns, apply_where, correlate, interval_columns, read_table
+from .analysis import _numeric, _require_columns, apply_where, correlate, format_p, interval_columns, read_table
 from .errors import UserError
 from .io import atomic_path
 from .stats.direction import direction
@@ -169,15 +169,6 @@ def _palette(labels: Sequence[Any]) -> dict[Any, Any]:
     """One Okabe–Ito colour per label (they repeat after eight; every point is named anyway)."""
     unique = list(dict.fromkeys(labels))
     return {v: OKABE_ITO[i % len(OKABE_ITO)] for i, v in enumerate(unique)}
-
-
-def _pvalue(p: float) -> str:
-    if not math.isfinite(p):
-        return "nan"
-    if p == 0:
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{p:.3f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
 
 
 # --------------------------------------------------------------------------- scatter
@@ -326,7 +317,7 @@ def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str
     for name, symbol, value, p in (("Pearson", "$r$", corr.pearson, corr.pearson_p),
                                    ("Spearman", r"$\rho$", corr.spearman, corr.spearman_p),
                                    ("Kendall", r"$\tau_b$", corr.kendall, corr.kendall_p)):
-        handles.append(Line2D([], [], ls="none", label=f"{name} {symbol} = {value:.3f} (p = {_pvalue(p)})"))
+        handles.append(Line2D([], [], ls="none", label=f"{name} {symbol} = {value:.3f} (p = {format_p(p)})"))
     ax.legend(handles=handles, loc="upper left", fontsize="small", handlelength=1.5, title=f"n = {corr.n}",
               title_fontsize="small")
     # The legend gets a band of its own above the data, so that it hides no point or label
@@ -513,7 +504,7 @@ def _next_marks(frame: "pd.DataFrame") -> list[str]:
         if flag is None or (isinstance(flag, float) and math.isnan(flag)):
             marks.append("")
             continue
-        pv = "" if p is None or (isinstance(p, float) and math.isnan(p)) else f" (p = {_pvalue(float(p))})"
+        pv = "" if p is None or (isinstance(p, float) and math.isnan(p)) else f" (p = {format_p(float(p))})"
         marks.append(f"  {'≠' if bool(flag) else '≈'} next{pv}")
     return marks
 

@@ -192,3 +192,9 @@ def test_correlate_html_report(tmp_path, reference_dir, capsys):
         assert _same(cells["Kendall tau-b p"], c["kendall_p"])
     assert main(argv + ["--report", str(tmp_path / "paper.pdf")]) == 2
     assert "--report must end in .html" in capsys.readouterr().err
+
+
+def test_validate_report_must_be_html(tmp_path, capsys):
+    assert main(["validate", "--out", str(tmp_path / "v"), "--report", str(tmp_path / "v.md")]) == 2
+    assert "--report must end in .html" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()  # refused before anything ran

@@ -68,17 +68,10 @@ def _num(value: float, digits: int = 3) -> str:
     return "nan" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _p(value: float) -> str:
-    if not math.isfinite(value):
-        return "nan"
-    if value == 0:  # a perfect rank correlation under the t approximation
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{value:.3f}" if value >= 0.01 else f"{value:.4f}" if value >= 0.001 else f"{value:.1e}"
-
-
 def format_correlations(results, x: str, y: str) -> str:
     """A plain-text table: per group, each coefficient with its p-value and interval."""
+    from ..analysis import format_p
+
     first = results[0]
     pct = f"{100 * first.confidence_level:g}%"
     if first.n_resamples:
@@ -94,7 +87,7 @@ def format_correlations(results, x: str, y: str) -> str:
         row = ["(all rows)" if r.group is None else str(r.group), str(r.n)]
         for name in ("pearson", "spearman", "kendall"):
             lo, hi = getattr(r, f"{name}_ci")
-            row += [_num(getattr(r, name)), _p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
+            row += [_num(getattr(r, name)), format_p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
 
