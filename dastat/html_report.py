@@ -94,15 +94,11 @@ def _stats_section(records: Sequence[dict], label: str, ranked: bool) -> str:
     from .report import COLUMNS
 
     columns = [c for c in _stat_columns(records) if c != label]
-    header, keys = ["#"] if ranked else [], []
-    for c in columns:
-        header.append(c)
-        keys.append(c)
-        if any(f"{c}_ci" in r for r in records):
-            header.append(f"{c} 95% CI")
-            keys.append(f"{c}_ci")
+    # Each statistic, followed by its interval where the records have one.
+    keys = [k for c in columns for k in ([c, f"{c}_ci"] if any(f"{c}_ci" in r for r in records) else [c])]
+    header = (["#"] if ranked else []) + [label] + [k[:-3] + " 95% CI" if k.endswith("_ci") else k for k in keys]
     rows = [([i] if ranked else []) + [r.get(label)] + [r.get(k) for k in keys] for i, r in enumerate(records, 1)]
-    table = _table(header[:1] + [label] + header[1:] if ranked else [label] + header, rows, "stats")
+    table = _table(header, rows, "stats")
     glossary = []
     for c in columns:
         text, better = COLUMNS.get(c, (OUTCOMES.get(c), None))
