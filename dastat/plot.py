@@ -6,7 +6,7 @@ Nothing here needs a model; both functions read the tables the other commands wr
   and the Pearson, Spearman and Kendall tau-b coefficients with their p-values in the
   legend (the paper's figure). With ``group=`` it draws one panel per setting.
 - :func:`ranking_bars` draws a ranking (``dastat rank --json``) as horizontal bars with
-  their confidence intervals, best (lowest) at the top.
+  their confidence intervals, best at the top (by :func:`dastat.stats.direction`).
 
 Error bars come from the table when it has them: an interval ``<col>_ci`` (``[low,
 high]`` as JSON lists or strings) or ``<col>_ci_low``/``<col>_ci_high``; otherwise
@@ -14,14 +14,15 @@ high]`` as JSON lists or strings) or ``<col>_ci_low``/``<col>_ci_high``; otherwi
 writes PNG, SVG or PDF by the suffix, atomically.
 
 matplotlib and seaborn are imported when a figure is drawn, not with the module; figures
-are built with ``matplotlib.figure.Figure`` (no pyplot), so they render without a display
-and leave global state alone; seaborn's style is applied only while drawing.
+are built with ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot, no backend switch),
+so they render without a display and leave a notebook's backend alone; seaborn's style is
+applied only while drawing. Colours are the colour-blind-safe Okabe–Ito palette.
 
 >>> rows = [{"da": "identity", "t_stddev": 0.0150, "test_loss": 1.31},
 ...         {"da": "cutout", "t_stddev": 0.0140, "test_loss": 1.27},
 ...         {"da": "cutmix", "t_stddev": 0.0120, "test_loss": 1.22}]
 >>> fig = scatter(rows, x="t_stddev", y="test_loss")
->>> [t.get_text() for t in fig.axes[0].texts]
+>>> [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "label"]
 ['identity', 'cutout', 'cutmix']
 """
 
@@ -34,9 +35,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import _numeric, _require_columns, apply_where, correlate, interval_columns, read_table
+from .analysis import _numeric, _require_columns, apply_where, correlate, format_p, interval_columns, read_table
 from .errors import UserError
 from .io import atomic_path
+from .stats.direction import direction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,32 +50,41 @@ __all__ = ["scatter", "ranking_bars", "save_figure", "FORMATS", "axis_label"]
 #: File suffixes :func:`save_figure` writes, and the format each selects.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
-# Known columns: a readable name and which direction is better (None: neither).
-_KNOWN = {
-    "t_stddev": ("T. stddev", "lower"),
-    "t. stddev": ("T. stddev", "lower"),
-    "test_loss": ("student test loss", "lower"),
-    "s_test_loss": ("student test loss", "lower"),
-    "test_acc": ("student test accuracy", "higher"),
-    "s_test_acc": ("student test accuracy", "higher"),
-    "teacher_entropy": ("teacher entropy", None),
+# Readable names of known columns, with their units; which direction is better comes from
+# dastat.stats.direction.
+_NAMES = {
+    "t_stddev": ("T. stddev", None),
+    "test_loss": ("student test loss", "cross-entropy (nats)"),
+    "s_test_loss": ("student test loss", "cross-entropy (nats)"),
+    "test_acc": ("student test top-1", "%"),
+    "s_test_acc": ("student test top-1", "%"),
+    "teacher_entropy": ("teacher entropy", "nats"),
     "seconds": ("seconds", None),
     "n_forward": ("teacher forward passes", None),
 }
 
+#: The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
+
 
 def axis_label(column: str) -> str:
-    """A readable axis label for a column, saying which direction is better where that is known.
+    """A readable axis label for a column, with its unit and which direction is better where known.
 
     >>> axis_label("t_stddev"), axis_label("test_acc"), axis_label("width")
-    ('T. stddev (lower is better)', 'student test accuracy (higher is better)', 'width')
+    ('T. stddev (lower is better)', 'student test top-1 (%, higher is better)', 'width')
+    >>> axis_label("test_loss")
+    'student test loss\\n(cross-entropy (nats), lower is better)'
     """
-    name, better = _KNOWN.get(column.lower(), (column, None))
-    return f"{name} ({better} is better)" if better else name
+    name, unit = _NAMES.get(column.lower().replace(". ", "_"), (column, None))
+    better = direction(column)
+    notes = [n for n in (unit, f"{better} is better" if better else None) if n]
+    text = f"{name} ({', '.join(notes)})" if notes else name
+    # A long label takes two lines, so that it fits beside a panel's axis.
+    return text.replace(" (", "\n(", 1) if len(text) > 44 else text
 
 
 def _short(column: str) -> str:
-    return _KNOWN.get(column.lower(), (column, None))[0]
+    return _NAMES.get(column.lower().replace(". ", "_"), (column, None))[0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -94,20 +105,52 @@ def _resolve_label(frame: "pd.DataFrame", label: str) -> str:
     raise UserError(f"there is no label column {label!r}; the table has {', '.join(map(str, frame.columns))}")
 
 
-def _errors(frame: "pd.DataFrame", column: str, values: np.ndarray) -> np.ndarray | None:
-    """A (2, n) array of distances below and above each value, or None when the table has no spread."""
+def _errors(frame: "pd.DataFrame", column: str, values: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """A (2, n) array of distances below and above each value (None when the table has no spread),
+    and what the bars are: ``"95% CI"`` (or the interval's level when the table names it) or ``"±1 sd"``."""
     interval = interval_columns(frame, column)
     if interval is not None:
         low, high = interval
-        err = np.vstack([values - low, high - values])
+        err, kind = np.vstack([values - low, high - values]), "95% CI"
     elif f"{column}_std" in frame.columns:
         std = _numeric(frame[f"{column}_std"], f"{column}_std").to_numpy()
-        err = np.vstack([std, std])
+        err, kind = np.vstack([std, std]), "±1 sd"
     else:
-        return None
+        return None, ""
     # A missing bound draws no bar on that side; a bound on the wrong side of the value, none either.
     err = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
-    return err if err.any() else None
+    return (err, kind) if err.any() else (None, "")
+
+
+def _shared(frame: "pd.DataFrame", *columns: str) -> str | None:
+    """The one value the rows share in the first of ``columns`` the table has, else None."""
+    for col in columns:
+        if col in frame.columns:
+            vals = frame[col].dropna().astype(str).unique()
+            return vals[0] if len(vals) == 1 and vals[0] else None
+    return None
+
+
+def _seeds(frame: "pd.DataFrame") -> str | None:
+    return _shared(frame, "n_seeds", "seeds")
+
+
+def _setting(frame: "pd.DataFrame", setting: dict | None = None) -> str:
+    """"teacher X on Y, student Z, recipe R, N seeds" from ``setting`` or the columns the rows share."""
+    setting = {k: v for k, v in (setting or {}).items() if v not in (None, "")}
+    get = lambda key, *cols: setting.get(key) or _shared(frame, *(cols or (key,)))  # noqa: E731
+    teacher, data, student = get("teacher"), get("data"), get("student")
+    recipe, protocol, seeds = get("recipe"), get("protocol"), setting.get("seeds") or _seeds(frame)
+    parts = []
+    if teacher:
+        parts.append(f"teacher {teacher}" + (f" on {data}" if data else ""))
+    elif data:
+        parts.append(str(data))
+    parts += [f"student {student}"] if student else []
+    parts += [f"recipe {recipe}"] if recipe else []
+    parts += [f"{protocol} protocol"] if protocol else []
+    parts += [f"{seeds} seed{'s' if str(seeds) != '1' else ''}"] if seeds and student else []
+    return ", ".join(map(str, parts))
 
 
 def _styled():
@@ -123,20 +166,9 @@ def _styled():
 
 
 def _palette(labels: Sequence[Any]) -> dict[Any, Any]:
-    import seaborn as sns
-
+    """One Okabe–Ito colour per label (they repeat after eight; every point is named anyway)."""
     unique = list(dict.fromkeys(labels))
-    colors = sns.color_palette("tab10" if len(unique) <= 10 else "husl", len(unique))
-    return dict(zip(unique, colors))
-
-
-def _pvalue(p: float) -> str:
-    if not math.isfinite(p):
-        return "nan"
-    if p == 0:
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{p:.3f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
+    return {v: OKABE_ITO[i % len(OKABE_ITO)] for i, v in enumerate(unique)}
 
 
 # --------------------------------------------------------------------------- scatter
@@ -144,7 +176,7 @@ def _pvalue(p: float) -> str:
 def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: str = "da",
             group: str | None = None, where: Iterable[str] | str | None = None, fit: bool = True,
             title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
-            col_wrap: int = 4, ax: "Axes | None" = None) -> "Figure":
+            setting: dict | None = None, col_wrap: int = 3, ax: "Axes | None" = None) -> "Figure":
     """The paper's figure: ``y`` against ``x``, one labelled point per row (DA).
 
     Parameters
@@ -162,12 +194,17 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
         ``"COLUMN=VALUE"`` conditions that rows must meet (see :func:`dastat.analysis.apply_where`).
     fit
         Draw the least-squares line.
+    setting
+        What the title names: ``teacher``, ``data``, ``student``, ``recipe``, ``protocol``,
+        ``seeds`` (each taken from the table's columns when the rows share one value).
     ax
         Draw into these axes (single panel only) instead of a new figure.
 
     Error bars: on x from ``<x>_ci`` or ``<x>_ci_low``/``<x>_ci_high`` (else ``<x>_std``);
     on y from ``<y>_ci`` or ``<y>_std`` (e.g. the spread over seeds). The legend gives Pearson
-    r, Spearman rho and Kendall tau-b with their two-sided p-values (no bootstrap).
+    r, Spearman rho and Kendall tau-b with their two-sided p-values (no bootstrap). A caption
+    says what each error bar is. Labels are placed so that no two overlap and none covers a
+    point; a label moved away from its point gets a leader line.
 
     Examples
     --------
@@ -176,45 +213,85 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
     >>> len(fig.axes[0].collections[-1].get_offsets())
     3
     """
-    from matplotlib.figure import Figure
-
     frame = _frame(results, where, [x, y] + ([group] if group else []))
     label = _resolve_label(frame, label)
     for col in (x, y):
         frame[col] = _numeric(frame[col], col)
     colors = _palette(frame[label].tolist())
-    if group is None:
-        panels = [(None, frame)]
-    else:
-        if ax is not None:
-            raise UserError("a grouped scatter draws one panel per group, so it cannot draw into a given ax")
-        panels = list(frame.groupby(group, sort=False))
+    if group is not None and ax is not None:
+        raise UserError("a grouped scatter draws one panel per group, so it cannot draw into a given ax")
+    panels = [(None, frame)] if group is None else list(frame.groupby(group, sort=False))
     with _styled():
-        if ax is None:
-            ncols = min(len(panels), max(1, int(col_wrap)))
-            nrows = math.ceil(len(panels) / ncols)
-            fig = Figure(figsize=(4.6 * ncols, 3.9 * nrows), layout="constrained")
-            axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-            for extra in axes[len(panels):]:
-                fig.delaxes(extra)
-        else:
-            fig, axes = ax.figure, [ax]
+        fig, axes = _panels(len(panels), col_wrap, ax, size=(5.4, 4.6) if group else (6.6, 5.0))
+        bars = ""
         for a, (key, part) in zip(axes, panels):
-            _scatter_panel(a, part.reset_index(drop=True), x, y, label, colors, fit=fit, group=key)
+            part = part.reset_index(drop=True)
+            bars = _scatter_panel(a, part, x, y, label, colors, fit=fit, group=key)
             a.set_xlabel(xlabel or axis_label(x))
             a.set_ylabel(ylabel or axis_label(y))
             if key is not None:
                 a.set_title(str(key))
         heading = title or f"{_short(y).capitalize()} against {_short(x)}, one point per DA"
-        if group is None:
-            axes[0].set_title(heading)
-        else:
+        context = _setting(frame, setting)
+        heading += f"\n{context}" if context else ""
+        caption = f"Error bars: {bars}." if bars else ""
+        if ax is None:
             fig.suptitle(heading)
+            if caption:
+                fig.supxlabel(caption, fontsize="small", color="0.3")
+        else:
+            ax.set_title(heading)
+            ax.set_xlabel(ax.get_xlabel() + (f"\n{caption}" if caption else ""))
+        renderer = _renderer(fig)
+        for a, (_, part) in zip(axes, panels):
+            _place_labels(a, part[x].to_numpy(), part[y].to_numpy(), part[label].astype(str).tolist(), renderer)
     return fig
 
 
+def _panels(n: int, col_wrap: int, ax: "Axes | None", size: tuple[float, float] = (5.4, 4.6)
+            ) -> tuple["Figure", list]:
+    """A new figure of ``n`` panels of ``size`` inches in rows of ``col_wrap`` (on the Agg canvas),
+    or ``ax``'s figure and ``ax``."""
+    if ax is not None:
+        return ax.figure, [ax]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ncols = min(n, max(1, int(col_wrap)))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for extra in axes[n:]:
+        fig.delaxes(extra)
+    return fig, list(axes[:n])
+
+
+def _renderer(fig: "Figure"):
+    """The renderer of ``fig``'s canvas after a draw, so that text extents are final."""
+    fig.canvas.draw()
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is not None:
+        return get()
+    from matplotlib.backend_bases import _get_renderer
+
+    return _get_renderer(fig)
+
+
+def _bar_caption(x: str, y: str, xkind: str, ykind: str, seeds: str | None) -> str:
+    """"x, 95% CI of T. stddev; y, ±1 sd of student test loss over 2 seeds" for a panel's bars."""
+    parts = []
+    for axis, col, kind in (("x", x, xkind), ("y", y, ykind)):
+        if kind:
+            # A student's outcome varies over training seeds; a teacher statistic's interval does not.
+            over = f" over {seeds} seeds" if seeds and "test_" in col.lower() else ""
+            parts.append(f"{axis}, {kind} of {_short(col)}{over}")
+    return "; ".join(parts)
+
+
 def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str, colors: dict, *,
-                   fit: bool, group: Any) -> None:
+                   fit: bool, group: Any) -> str:
+    """Draw one panel (bars, fit, points, legend); return the caption of its error bars."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
@@ -224,9 +301,9 @@ def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str
         raise UserError(f"columns {x!r} and {y!r} must have a value in every row{where}; remove the empty rows")
     # The statistics first: a degenerate panel (too few points, a constant column) is an error.
     corr = correlate(xs, ys, n_resamples=0, group=group)
-    xerr, yerr = _errors(frame, x, xs), _errors(frame, y, ys)
+    (xerr, xkind), (yerr, ykind) = _errors(frame, x, xs), _errors(frame, y, ys)
     if xerr is not None or yerr is not None:
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.55", elinewidth=1, capsize=2.5,
+        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, capsize=2.5,
                     zorder=1, gid="errorbars")
     handles = []
     if fit:
@@ -235,14 +312,12 @@ def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str
         (line,) = ax.plot(grid, intercept + slope * grid, color="0.25", lw=1.2, ls="--", zorder=2, gid="fit",
                           label="least-squares fit")
         handles.append(line)
-    labels = frame[label].astype(str).tolist()
-    ax.scatter(xs, ys, c=[colors[v] for v in frame[label]], s=46, edgecolors="white", linewidths=0.8,
+    ax.scatter(xs, ys, c=[colors[v] for v in frame[label]], s=46, edgecolors="0.2", linewidths=0.6,
                zorder=3, gid="points")
-    _annotate(ax, xs, ys, labels)
     for name, symbol, value, p in (("Pearson", "$r$", corr.pearson, corr.pearson_p),
                                    ("Spearman", r"$\rho$", corr.spearman, corr.spearman_p),
                                    ("Kendall", r"$\tau_b$", corr.kendall, corr.kendall_p)):
-        handles.append(Line2D([], [], ls="none", label=f"{name} {symbol} = {value:.3f} (p = {_pvalue(p)})"))
+        handles.append(Line2D([], [], ls="none", label=f"{name} {symbol} = {value:.3f} (p = {format_p(p)})"))
     ax.legend(handles=handles, loc="upper left", fontsize="small", handlelength=1.5, title=f"n = {corr.n}",
               title_fontsize="small")
     # The legend gets a band of its own above the data, so that it hides no point or label
@@ -251,31 +326,103 @@ def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str
     high = ys + (yerr[1] if yerr is not None else 0)
     span = float(high.max() - low.min()) or abs(float(ys.mean())) or 1.0
     ax.set_ylim(float(low.min()) - 0.1 * span, float(high.max()) + 0.65 * span)
-    ax.margins(x=0.12)
+    ax.margins(x=0.15)
     # T. stddev is ~1e-3: a shared power of ten keeps the tick labels short enough not to collide.
     ax.ticklabel_format(axis="both", style="sci", scilimits=(-2, 4), useMathText=True)
     ax.xaxis.set_major_locator(MaxNLocator(5))
+    return _bar_caption(x, y, xkind, ykind, _seeds(frame))
 
 
-def _annotate(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[str]) -> None:
-    """Name each point; labels of points that nearly coincide go alternately above and below."""
-    span_x = np.ptp(xs) or 1.0
-    span_y = np.ptp(ys) or 1.0
-    placed: list[tuple[float, float]] = []
-    for xv, yv, text in zip(xs, ys, labels):
-        crowded = sum(abs(xv - px) < 0.06 * span_x and abs(yv - py) < 0.06 * span_y for px, py in placed)
-        dy = 5 if crowded % 2 == 0 else -11
-        ax.annotate(text, (xv, yv), xytext=(5, dy), textcoords="offset points", fontsize="x-small",
-                    color="0.15", zorder=4, gid="label")
-        placed.append((xv, yv))
+# Where a label may go, in points from its point: nearest first, then rings further out
+# (those get a leader line).
+_OFFSETS = [(r * math.cos(t), r * math.sin(t))
+            for r in (7, 12, 20, 30, 42, 56, 72)
+            for t in np.deg2rad([0, 180, 30, 150, -30, -150, 90, -90, 60, 120, -60, -120])]
+_LEADER_FROM = 14.0  # points
+
+
+def _place_labels(ax: "Axes", xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], renderer) -> None:
+    """Name each point where its text overlaps no other label, no marker and not the legend.
+
+    Greedy, densest points first: each label takes the spot of :data:`_OFFSETS` that costs
+    least, measured with the texts' own extents on ``renderer``: covering a placed label, a
+    marker or the legend, or leaving the axes, costs most; crossing an error bar little, and
+    distance from the point a little. One placed far from its point gets a leader line.
+    """
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    pts = ax.transData.transform(np.column_stack([xs, ys]))
+    scale = renderer.points_to_pixels(1.0)
+    radius = 4.5 * scale  # the marker (s=46 is about 6.8 pt across) and a margin
+    obstacles = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius) for px, py in pts]
+    legend = ax.get_legend()
+    if legend is not None:
+        obstacles.append(legend.get_window_extent(renderer))
+    frame = ax.get_window_extent(renderer)
+    bars = [b for c in ax.collections if c.get_gid() == "errorbars" for b in _segment_boxes(c, scale)]
+    crowd = np.array([np.sum(np.hypot(*(pts - p).T) < 40 * scale) for p in pts])
+    anns = [ax.annotate(text, (xv, yv), xytext=(0, 0), textcoords="offset points", fontsize="x-small",
+                        color="0.1", zorder=4, gid="label", annotation_clip=False)
+            for xv, yv, text in zip(xs, ys, labels)]
+    for i in np.argsort(-crowd, kind="stable"):
+        ann = anns[i]
+        ann.set_in_layout(False)
+        best, best_cost = None, math.inf
+        for dx, dy in _OFFSETS:
+            ann.set_position((dx, dy))
+            ann.set_ha("left" if dx > 1 else "right" if dx < -1 else "center")
+            ann.set_va("bottom" if dy > 1 else "top" if dy < -1 else "center")
+            ann.update_positions(renderer)  # the text alone, without the arrow an annotation may have
+            box = Text.get_window_extent(ann, renderer).padded(1.5 * scale)
+            # Labels, markers and the legend must stay clear; crossing an error bar costs little,
+            # and so does each point of distance from the point.
+            cost = (100 * sum(_overlap(box, o) for o in obstacles) + 100 * _outside(box, frame)
+                    + sum(_overlap(box, o) for o in bars) + 2 * scale * math.hypot(dx, dy))
+            if cost < best_cost:
+                best, best_cost = (dx, dy, ann.get_ha(), ann.get_va(), box), cost
+        dx, dy, ha, va, box = best
+        ann.set_position((dx, dy))
+        ann.set_ha(ha)
+        ann.set_va(va)
+        if math.hypot(dx, dy) > _LEADER_FROM:  # far from its point: a leader line says whose it is
+            leader = ax.annotate("", (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", zorder=3.5,
+                                 gid="leader", arrowprops=dict(arrowstyle="-", color="0.45", lw=0.6, shrinkA=0,
+                                                               shrinkB=4))
+            leader.set_in_layout(False)
+        obstacles.append(box)
+
+
+def _segment_boxes(collection, scale: float) -> list:
+    """The display-space boxes of a line collection's segments (error bars), one point wide."""
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    for seg in collection.get_segments():
+        (x0, y0), (x1, y1) = collection.get_transform().transform(np.asarray(seg)[[0, -1]])
+        boxes.append(Bbox.from_extents(min(x0, x1) - scale, min(y0, y1) - scale, max(x0, x1) + scale,
+                                       max(y0, y1) + scale))
+    return boxes
+
+
+def _overlap(a, b) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _outside(box, frame) -> float:
+    """The area of ``box`` outside ``frame``."""
+    return box.width * box.height - _overlap(box, frame)
 
 
 # --------------------------------------------------------------------------- ranking
 
 def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
                  where: Iterable[str] | str | None = None, from_zero: bool | None = None,
-                 title: str | None = None, xlabel: str | None = None, ax: "Axes | None" = None) -> "Figure":
-    """A ranking as horizontal bars with confidence intervals, best (lowest ``by``) at the top.
+                 title: str | None = None, xlabel: str | None = None, setting: dict | None = None,
+                 ax: "Axes | None" = None) -> "Figure":
+    """A ranking as horizontal bars with confidence intervals, best at the top.
 
     Parameters
     ----------
@@ -283,13 +430,19 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
         A DataFrame, a list of dicts, or a path to what ``dastat rank --json`` (or ``--out``) wrote.
     by
         The column to rank by (default ``t_stddev``); its interval ``<by>_ci`` draws the error bars.
+        Best is lowest or highest as :func:`dastat.stats.direction` says (lowest when it says neither).
     label
         Column naming each bar (default ``da``).
     from_zero
         Start the axis at 0. By default it does unless the values differ by less than half the
         largest, when the axis zooms in on them (and its label says so) so the differences show.
+    setting
+        What the title names (``teacher``, ``data``, ``protocol``, ...), beside the shared columns.
     ax
         Draw into these axes instead of a new figure.
+
+    When the records carry ``distinct_from_next`` (``dastat rank``'s paired test against the
+    next DA), a bar told apart from the next one is marked "≠ next" with its ``p_next``.
 
     Examples
     --------
@@ -297,77 +450,63 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['cutmix', 'identity']
     """
-    from matplotlib.figure import Figure
-
     frame = _frame(records, where, [by])
     label = _resolve_label(frame, label)
     frame[by] = _numeric(frame[by], by)
     if frame[by].isna().any():
         raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
-    frame = frame.sort_values(by, kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
     values = frame[by].to_numpy()
-    err = _errors(frame, by, values)
+    err, kind = _errors(frame, by, values)
     low = values - (err[0] if err is not None else 0)
     high = values + (err[1] if err is not None else 0)
     if from_zero is None:
         from_zero = not (values.min() > 0 and values.min() > 0.5 * values.max())
     with _styled():
-        if ax is None:
-            fig = Figure(figsize=(7.0, 1.2 + 0.42 * len(frame)), layout="constrained")
-            ax = fig.subplots()
-        else:
-            fig = ax.figure
-        import seaborn as sns
-
-        # Best darkest: the colour follows the rank.
-        colors = sns.color_palette("crest_r", len(frame))
+        fig, (ax,) = _panels(1, 1, ax, size=(7.4, 1.4 + 0.42 * len(frame)))
         pos = np.arange(len(frame))
-        ax.barh(pos, values, color=colors, height=0.68, gid="bars")
+        ax.barh(pos, values, color=OKABE_ITO[3], alpha=0.85, height=0.68, gid="bars")
         if err is not None:
-            ax.errorbar(values, pos, xerr=err, fmt="none", ecolor="0.3", elinewidth=1, capsize=3, zorder=3,
+            ax.errorbar(values, pos, xerr=err, fmt="none", ecolor="0.15", elinewidth=1, capsize=3, zorder=3,
                         gid="errorbars")
         ax.set_yticks(pos, frame[label].astype(str).tolist())
         ax.invert_yaxis()  # rank 1 at the top
         ax.grid(axis="y", visible=False)
         span = float(np.nanmax(high) - np.nanmin(low)) or abs(float(values.max())) or 1.0
-        right = float(np.nanmax(high)) + 0.28 * span
-        if from_zero:
-            ax.set_xlim(min(0.0, float(np.nanmin(low)) - 0.05 * span), right)
-        else:
-            ax.set_xlim(float(np.nanmin(low)) - 0.15 * span, right)
-        for p, v, h in zip(pos, values, high):
-            ax.text(h + 0.02 * span, p, f"{v:.4g}", va="center", fontsize="x-small", color="0.2", gid="value")
+        right = float(np.nanmax(high)) + 0.45 * span
+        left = min(0.0, float(np.nanmin(low)) - 0.05 * span) if from_zero else float(np.nanmin(low)) - 0.15 * span
+        ax.set_xlim(left, right)
+        marks = _next_marks(frame)
+        for p, v, h, mark in zip(pos, values, high, marks):
+            ax.text(h + 0.02 * span, p, f"{v:.4g}{mark}", va="center", fontsize="x-small", color="0.2", gid="value")
         text = xlabel or axis_label(by)
-        if not from_zero:
-            text += "; axis not from 0"
-        ax.set_xlabel(text)
-        heading = title or f"Data augmentations ranked by {_short(by)}, best first"
-        context = _ranking_context(frame)
+        ax.set_xlabel(text + ("" if from_zero else "; axis not from 0"))
+        better = direction(by)
+        heading = title or f"Data augmentations ranked by {_short(by)}" + (", best first" if better else "")
+        context = ", ".join(filter(None, [_setting(frame, setting), kind and f"bars: {kind}"]))
         ax.set_title(heading + (f"\n{context}" if context else ""))
+        if any(marks):
+            note = ("≠ next: a paired test tells this DA from the next one (Holm-corrected p < 0.05); "
+                    "≈ next: it does not")
+            if len(fig.axes) == 1:
+                fig.supxlabel(note, fontsize="small", color="0.3")
+            else:  # a caller's figure: the note goes under this panel's own label
+                ax.set_xlabel(f"{ax.get_xlabel()}\n{note}")
     return fig
 
 
-def _ranking_context(frame: "pd.DataFrame") -> str:
-    """"teacher X on Y, Z protocol" when the records share those fields."""
-
-    def shared(col: str) -> str | None:
-        if col in frame.columns:
-            vals = frame[col].dropna().astype(str).unique()
-            if len(vals) == 1 and vals[0]:
-                return vals[0]
-        return None
-
-    parts = []
-    teacher, data, protocol = shared("teacher"), shared("data"), shared("protocol")
-    if teacher:
-        parts.append(f"teacher {teacher}" + (f" on {data}" if data else ""))
-    elif data:
-        parts.append(data)
-    if protocol:
-        parts.append(f"{protocol} protocol")
-    if "t_stddev_ci" in frame.columns or "t_stddev_ci_low" in frame.columns:
-        parts.append("95% intervals")
-    return ", ".join(parts)
+def _next_marks(frame: "pd.DataFrame") -> list[str]:
+    """"  ≠ next (p = 0.003)" / "  ≈ next (p = 0.41)" per row from ``distinct_from_next``/``p_next``."""
+    if "distinct_from_next" not in frame.columns:
+        return [""] * len(frame)
+    marks = []
+    for flag, p in zip(frame["distinct_from_next"], frame.get("p_next", [None] * len(frame))):
+        if flag is None or (isinstance(flag, float) and math.isnan(flag)):
+            marks.append("")
+            continue
+        pv = "" if p is None or (isinstance(p, float) and math.isnan(p)) else f" (p = {format_p(float(p))})"
+        marks.append(f"  {'≠' if bool(flag) else '≈'} next{pv}")
+    return marks
 
 
 # --------------------------------------------------------------------------- saving

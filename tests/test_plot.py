@@ -211,9 +211,13 @@ def test_ranking_by_another_column_and_string_intervals(tmp_path):
     frame.to_csv(path, index=False)  # lists become "[low, high]" strings, as `dastat rank --out x.csv` writes
     ax = ranking_bars(path).axes[0]
     assert len(_error_segments(ax)) == 5
+    # Higher teacher entropy is better (dastat.stats.direction), so the highest comes first.
     ax = ranking_bars(frame, by="teacher_entropy").axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [r[0] for r in RESULTS]
-    assert "teacher entropy" in ax.get_xlabel()
+    by_entropy = sorted(_ranking(), key=lambda r: -r["teacher_entropy"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r["da"] for r in by_entropy]
+    assert [b.get_width() for b in sorted(_bars(ax), key=lambda b: b.get_y())] == [r["teacher_entropy"]
+                                                                                   for r in by_entropy]
+    assert "teacher entropy" in ax.get_xlabel() and "higher is better" in ax.get_xlabel()
 
 
 def test_ranking_user_errors():
@@ -298,3 +302,104 @@ def test_docs_code_blocks_run(tmp_path, reference_dir, monkeypatch, capsys):
                 assert main(argv) == 0, (line, capsys.readouterr().err)
     for name in ("scatter.png", "scatter.svg", "paper.pdf", "vgg13.svg", "ranking.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+
+
+# ----------------------------------------------------------------- figures that stand on their own
+
+def _validate_rows():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "validate_fmnist" / "results.json"
+    return json.loads(path.read_text())["rows"]
+
+
+def _label_boxes(fig, ax):
+    """Each label's text extent in pixels, after a full draw (the text alone, not its leader line)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [Text.get_window_extent(t, renderer) for t in ax.texts if t.get_gid() == "label"]
+
+
+def _intersect(a, b) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
+
+
+@pytest.mark.parametrize("y", ["test_loss", "test_acc"])
+def test_nine_labels_of_the_results_overlap_nothing(y):
+    """docs/results.md's scatter: no two labels overlap, and no label covers a marker."""
+    rows = _validate_rows()
+    assert len(rows) == 9
+    fig = scatter(rows, x="t_stddev", y=y)
+    ax = fig.axes[0]
+    boxes = _label_boxes(fig, ax)
+    assert len(boxes) == 9
+    clashes = [(i, j) for i in range(9) for j in range(i + 1, 9) if _intersect(boxes[i], boxes[j])]
+    assert not clashes
+    # Each marker's disc (s is its area in points^2) stays clear of every label.
+    [points] = [c for c in ax.collections if c.get_gid() == "points"]
+    radius = np.sqrt(points.get_sizes()[0]) / 2 * fig.dpi / 72
+    centres = ax.transData.transform(_points(ax))
+    for box in boxes:
+        nearest_x = np.clip(centres[:, 0], box.x0, box.x1)
+        nearest_y = np.clip(centres[:, 1], box.y0, box.y1)
+        assert (np.hypot(nearest_x - centres[:, 0], nearest_y - centres[:, 1]) >= radius).all()
+    # Every label stays inside its panel.
+    frame = ax.get_window_extent()
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+
+
+def test_paper_panels_labels_do_not_overlap(reference_dir):
+    fig = scatter(reference_dir / "paper_tstddev_vs_stestloss.csv", x="T_stddev", y="S_test_loss", label="DA",
+                  group="pair_dataset")
+    for ax in fig.axes:
+        boxes = _label_boxes(fig, ax)
+        assert not [(i, j) for i in range(9) for j in range(i + 1, 9) if _intersect(boxes[i], boxes[j])], ax.get_title()
+
+
+def test_figure_says_what_its_bars_and_setting_are():
+    rows = _validate_rows()
+    fig = scatter(rows, x="t_stddev", y="test_acc",
+                  setting={"teacher": "resnet20", "data": "fashion-mnist", "student": "resnet8", "recipe": "quick"})
+    ax = fig.axes[0]
+    caption = fig.get_supxlabel()
+    assert "95% CI of T. stddev" in caption and "±1 sd of student test top-1 over 2 seeds" in caption
+    title = fig.get_suptitle()
+    for word in ("teacher resnet20 on fashion-mnist", "student resnet8", "recipe quick", "2 seeds"):
+        assert word in title
+    assert "%" in ax.get_ylabel() and "higher is better" in ax.get_ylabel()
+    loss = scatter(rows, x="t_stddev", y="test_loss").axes[0]
+    assert "cross-entropy (nats)" in loss.get_ylabel() and "lower is better" in loss.get_ylabel()
+    # Colour-blind-safe: every point's colour is one of the Okabe–Ito eight.
+    [points] = [c for c in ax.collections if c.get_gid() == "points"]
+    okabe = {tuple(np.round(matplotlib.colors.to_rgba(c), 3)) for c in plot.OKABE_ITO}
+    assert {tuple(np.round(c, 3)) for c in points.get_facecolors()} <= okabe
+
+
+def test_ranking_marks_distinguishable_neighbours():
+    records = [dict(r, p_next=p, distinct_from_next=d) for r, p, d in
+               zip(_ranking(), [0.001, 0.4, 0.02, 0.9, None], [True, False, True, False, None])]
+    ax = ranking_bars(records).axes[0]
+    values = [t.get_text() for t in ax.texts if t.get_gid() == "value"]
+    marks = ["≠" if "≠ next" in v else "≈" if "≈ next" in v else "" for v in values]
+    # Best (lowest T. stddev) first: RESULTS are in descending order, so the marks come reversed.
+    assert marks == ["", "≈", "≠", "≈", "≠"]
+    assert "p = 0.0010" in values[-1]
+
+
+def test_plot_does_not_switch_the_backend():
+    rows = [{"da": "a", "t_stddev": 1, "test_loss": 2}, {"da": "b", "t_stddev": 2, "test_loss": 3},
+            {"da": "c", "t_stddev": 3, "test_loss": 3.5}]
+    code = (f"import matplotlib; matplotlib.use('svg'); import dastat.plot as p; p.scatter({rows!r}); "
+            f"p.ranking_bars({rows!r}); print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "svg"
+
+
+def test_cli_plot_json_lists_written_files(tmp_path, capsys):
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps(_ranking()))
+    assert main(["plot", str(ranking), "--json", "--out", str(tmp_path / "r.svg")]) == 0
+    written = json.loads(capsys.readouterr().out)["written"]
+    assert written == [str(tmp_path / "r.svg")] and (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")

@@ -27,12 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bootstrap resamples of the pairs (default 2000; 0 skips the intervals)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one record per group")
+    p.add_argument("--label", metavar="COL", default="da", help="--report: the column naming each point (default da)")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write one self-contained HTML page: the scatter(s), the coefficients and the table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import correlate_groups
+    from ..errors import UserError
 
+    if args.report and not args.report.lower().endswith(".html"):
+        raise UserError(f"--report must end in .html, not {args.report!r}")
     results = correlate_groups(args.file, args.x, args.y, group=args.group, where=args.where,
                                confidence_level=args.level, n_resamples=args.resamples, method=args.ci,
                                seed=args.seed)
@@ -40,25 +46,32 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         print(format_correlations(results, args.x, args.y))
+    if args.report:
+        _write_report(args, results)
     sys.stdout.flush()
     return 0
+
+
+def _write_report(args: argparse.Namespace, results) -> None:
+    """The HTML page: the table's rows, its scatter (one panel per group) and the coefficients."""
+    from ..analysis import apply_where, read_table
+    from ..html_report import write_html_report
+
+    frame = apply_where(read_table(args.file), args.where)
+    records = frame.to_dict(orient="records")
+    write_html_report(args.report, records, title=f"{args.y} against {args.x}: {args.file}", ranked=False,
+                      bars=args.group is None, label=args.label, scatter=[(args.x, args.y)], group=args.group,
+                      correlations=[r.to_dict() for r in results])
 
 
 def _num(value: float, digits: int = 3) -> str:
     return "nan" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _p(value: float) -> str:
-    if not math.isfinite(value):
-        return "nan"
-    if value == 0:  # a perfect rank correlation under the t approximation
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{value:.3f}" if value >= 0.01 else f"{value:.4f}" if value >= 0.001 else f"{value:.1e}"
-
-
 def format_correlations(results, x: str, y: str) -> str:
     """A plain-text table: per group, each coefficient with its p-value and interval."""
+    from ..analysis import format_p
+
     first = results[0]
     pct = f"{100 * first.confidence_level:g}%"
     if first.n_resamples:
@@ -74,7 +87,7 @@ def format_correlations(results, x: str, y: str) -> str:
         row = ["(all rows)" if r.group is None else str(r.group), str(r.n)]
         for name in ("pearson", "spearman", "kendall"):
             lo, hi = getattr(r, f"{name}_ci")
-            row += [_num(getattr(r, name)), _p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
+            row += [_num(getattr(r, name)), format_p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
 

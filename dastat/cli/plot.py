@@ -8,6 +8,7 @@ labelled point per DA, optionally one panel per ``--group``. Without ``--y``: a 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--where", action="append", metavar="COL=VALUE",
                    help="keep only rows where COL equals VALUE; repeatable")
     p.add_argument("--title", help="the figure's title")
+    p.add_argument("--json", action="store_true", help='print {"written": [FILE]} as JSON instead of a sentence')
     p.add_argument("--out", metavar="FILE",
                    help="the image to write, .png, .svg or .pdf (default: next to FILE, named after the plot)")
     p.set_defaults(func=run)
@@ -51,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         fig = ranking_bars(args.file, by=args.by or "t_stddev", label=args.label, where=args.where,
                            title=args.title)
         out = args.out or f"{stem}_ranking.png"
-    print(f"wrote {save_figure(fig, out)}")
+    written = save_figure(fig, out)
+    print(json.dumps({"written": [str(written)]}) if args.json else f"wrote {written}")
     return 0

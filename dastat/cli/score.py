@@ -32,7 +32,8 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per batch, also the unit over which a DA shares its random draw (default 64)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p.add_argument("--report", metavar="FILE.md", help="also write a human-readable Markdown report")
+    p.add_argument("--report", metavar="FILE", help="also write a human-readable report: FILE.md (Markdown) or "
+                   "FILE.html (one self-contained page with the figures)")
     p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -87,7 +88,12 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
 
     if not is_main_process():
         return
-    if args.report:
+    if args.report and args.report.lower().endswith(".html"):
+        from ..html_report import write_html_report
+
+        write_html_report(args.report, results.to_records(), ranked=ranked, title=f"dastat {args.command}",
+                          provenance=getattr(results, "provenance", None))
+    elif args.report:
         atomic_write_text(args.report, markdown_report(results, ranked=ranked))
     if args.out:
         text = results.to_frame().to_csv(index=False) if args.out.endswith(".csv") else results.to_json() + "\n"

@@ -39,12 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-images", type=positive_int, default=None)
     p.add_argument("--json", action="store_true",
                    help="print the results (table records and correlations) as JSON on stdout; logs go to stderr")
+    p.add_argument("--report", metavar="FILE.html", help="also write one self-contained HTML page of the results")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (shown only on a terminal)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..validate import format_correlations, validate
+
+    if args.report and not args.report.lower().endswith(".html"):
+        raise UserError(f"--report must end in .html, not {args.report!r}")
 
     # With --json, stdout carries the JSON alone: the sweep's logs and epoch lines go to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
@@ -56,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
                            "subset": args.subset, "test_subset": args.test_subset, "max_steps": args.max_steps},
             score_options={"protocol": args.protocol, "max_images": args.max_images},
         )
+    if args.report:
+        from ..html_report import validation_report
+
+        print(f"report: {validation_report(args.report, result.out)}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(result.to_json())
         return 0
