@@ -115,8 +115,8 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
 
     Forms::
 
-        @register                      # an Augmentation subclass, named by its ``name``
-        class MyAug(Augmentation): ...
+        @register                      # an Augmentation subclass, named by its ``name``,
+        class MyAug(Augmentation): ...  # with sample(x, y, generator=g) and apply(x, y, params)
 
         @register("blur", shared_randomness=False)
         def blur(x, *, sigma=1.0, generator=None):  # callable on a batch; returns x, (x, y)
