@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..io import atomic_path
+
+if TYPE_CHECKING:
+    import torch
 
 #: How a picking DA's criterion is written under a kept view.
 SCORE_NAMES = {"t_entropy": "teacher H", "s_entropy": "student H", "kl": "KL"}
