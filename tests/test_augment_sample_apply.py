@@ -229,3 +229,12 @@ def test_flags_in_registry_entries_match_built_das():
 def test_augment_context_num_classes_is_kept_by_cutmixpick():
     out = CutMixPick(tiny_net(1, 5, 0), context=AugmentContext(num_classes=5))(*batch(4))
     assert out.y.shape == (4, 5)
+
+
+@pytest.mark.parametrize("spec, da, param", [b for b in BAD if b[0] != "crop_flip(padding=100000)"])
+def test_check_refuses_bad_values_before_data_or_models(spec, da, param):
+    from dastat.augment.registry import check
+
+    with pytest.raises(UserError, match=f"{da}'s {param} must be"):
+        check(spec)
+    check("cutmix_pick_s(pool=3)")  # needs models, which only create can check

@@ -196,15 +196,25 @@ def create(spec: str, context: AugmentContext | None = None) -> Augmentation:
 
 
 def check(spec: str) -> None:
-    """Fail as :func:`create` would on unknown names or parameters, without building anything.
+    """Fail as :func:`create` would on unknown names, parameters or bad values, before any data or model is loaded.
 
     >>> check("cutmix(alpah=0.5)")
     Traceback (most recent call last):
     ...
     dastat.errors.UserError: cutmix has no parameter 'alpah' (did you mean 'alpha'?); its parameters: alpha, per_sample
+    >>> check("cutout(size=0)")
+    Traceback (most recent call last):
+    ...
+    dastat.errors.UserError: cannot build 'cutout(size=0)': cutout's size must be a positive integer, got 0
     """
     for name, kwargs in parse(spec):
         _check_step(name, kwargs)
+        try:
+            _create_step(name, kwargs, AugmentContext(), spec)
+        except UserError as exc:
+            # What needs the data or the models (a teacher to pick by) is left to create.
+            if str(exc).startswith("cannot build"):
+                raise
         if name == "pick" and isinstance(kwargs.get("base"), str):
             check(kwargs["base"])
 
