@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "augmentations.md"
-MODULES = ["base", "functional", "ops", "spec", "registry", "transforms", "mixing", "policies", "pick", "compose", "wrap"]
+MODULES = ["base", "functional", "ops", "spaces", "spec", "registry", "transforms", "mixing", "policies", "pick", "compose",
+           "wrap"]
 
 
 @pytest.fixture(autouse=True)

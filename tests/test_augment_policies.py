@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 
 from dastat.augment import create
 from dastat.augment import ops as O
+from dastat.augment import spaces
 
 RANGES = {
     "ShearX": (-0.99, 0.99), "ShearY": (-0.99, 0.99), "TranslateX": (-14.0, 14.0), "TranslateY": (-14.0, 14.0),
@@ -78,7 +79,7 @@ def test_policy_equals_torchvision_ops_with_the_recorded_draws(spec):
 
 
 def test_randaugment_uses_torchvision_magnitude_and_op_list():
-    space = list(v2.RandAugment._AUGMENTATION_SPACE)
+    space = list(spaces.RANDAUGMENT)
     seen, mags = set(), set()
     for s in range(40):
         p = create("randaugment(num_ops=1,magnitude=9,per_sample=True)")(

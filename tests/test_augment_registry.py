@@ -116,12 +116,23 @@ def test_register_augmentation_subclass():
             super().__init__(context)
             self.factor = factor
 
-        def forward(self, x, y, generator):
-            return AugmentResult(x * self.factor, y, {})
+        def apply(self, x, y, params):
+            return AugmentResult(x * self.factor, y, params)
 
     assert create("darken(factor=0.25)")(torch.ones(1, 1, 1, 1)).x.item() == 0.25
     with pytest.raises(ValueError, match="already registered"):
         register(Darken)
+
+
+def test_register_refuses_a_subclass_without_apply():
+    class Old(Augmentation):
+        name = "old_style"
+
+        def forward(self, x, y, generator):
+            return AugmentResult(x, y, {})
+
+    with pytest.raises(TypeError, match="old_style must implement apply"):
+        register(Old)
 
 
 def test_cutmixpick_drop_in_with_any_module_and_autocast():

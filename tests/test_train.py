@@ -105,7 +105,7 @@ class _NaNAfter(Augmentation):
         super().__init__()
         self.after, self.calls = after, 0
 
-    def forward(self, x, y, generator):
+    def apply(self, x, y, params):
         self.calls += 1
         view = x.float() / 255
         return AugmentResult(view * float("nan") if self.calls > self.after else view, y)

@@ -11,6 +11,14 @@ views, their labels and the random draws::
     >>> out.x.shape, out.y.shape, sorted(out.params)
     (torch.Size([4, 1, 8, 8]), torch.Size([4, 4]), ['lam', 'perm'])
 
+The call is :meth:`~Augmentation.sample` (every random draw, as plain data) then
+:meth:`~Augmentation.apply` (deterministic), so recorded params replay a batch::
+
+    >>> x = torch.rand(4, 1, 8, 8)
+    >>> params = aug.sample(x, generator=torch.Generator().manual_seed(1))
+    >>> bool(torch.equal(aug.apply(x, None, params).x, aug(x, generator=torch.Generator().manual_seed(1)).x))
+    True
+
 The paper's nine DAs are :data:`PAPER_DAS`; ``dastat augment list`` shows every
 registered one with its parameters.
 """

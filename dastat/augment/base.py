@@ -6,8 +6,11 @@ returns an :class:`AugmentResult`: the views ``x`` (same shape, dtype and device
 labels ``y`` (soft N×K for DAs that mix two images, else the hard labels), and the
 random draws in ``params`` so any batch can be reproduced and inspected.
 
-All randomness is drawn from the explicit ``generator`` first, then applied
-deterministically; the input is never modified in place.
+As in torchvision's v2 transforms (``make_params`` then ``transform``), the call is two
+steps: ``params = aug.sample(x, y, generator=g)`` draws every random choice (plain
+data: tensors, numbers, strings, lists, dicts), and ``aug.apply(x, y, params)`` applies
+them deterministically, so recorded params replay a batch exactly. The input is never
+modified in place.
 
 Facts the statistics rely on are declared as class attributes:
 
@@ -64,12 +67,24 @@ class AugmentResult:
     teacher_logits: torch.Tensor | None = None
     #: Student logits for the returned views when the DA computed them (picking by the student).
     student_logits: torch.Tensor | None = None
+    #: The teacher's features for the returned views, when asked for (``CutMixPick(return_features=True)``).
+    teacher_features: torch.Tensor | None = None
     #: Model forwards (images) the DA itself spent, for honest accounting.
     forwards: int = 0
 
 
+def is_int(value: Any, low: int | None = None) -> bool:
+    """``value`` is an integer (not a bool), at least ``low`` when given."""
+    return isinstance(value, int) and not isinstance(value, bool) and (low is None or value >= low)
+
+
+def is_positive(value: Any) -> bool:
+    """``value`` is a finite number above zero (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+
+
 class Augmentation:
-    """Base class: subclasses implement :meth:`forward`; ``__call__`` checks the batch."""
+    """Base class: subclasses implement :meth:`sample` (the draws) and :meth:`apply` (the rest)."""
 
     name: str = "augmentation"
     shared_randomness: bool = False
@@ -91,6 +106,11 @@ class Augmentation:
             return y.shape[1]
         return int(y.max()) + 1
 
+    def require(self, ok: bool, param: str, what: str, value: Any) -> None:
+        """Refuse a bad parameter when the DA is built, naming the DA and the parameter."""
+        if not ok:
+            raise ValueError(f"{self.name}'s {param} must be {what}, got {value!r}")
+
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
     ) -> AugmentResult:
@@ -103,9 +123,16 @@ class Augmentation:
             raise ValueError(f"{self.name} expects uint8 images or floats in [0, 1], got {x.dtype}")
         if y is not None and y.shape[0] != x.shape[0]:
             raise ValueError(f"{self.name} got {x.shape[0]} images but {y.shape[0]} labels")
-        return self.forward(x, y, generator)
+        return self.apply(x, y, self.sample(x, y, generator=generator))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None) -> AugmentResult:
+    def sample(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> dict[str, Any]:
+        """Every random draw for this batch; only its shape, dtype and device are read."""
+        return {}
+
+    def apply(self, x: torch.Tensor, y: torch.Tensor | None, params: dict[str, Any]) -> AugmentResult:
+        """The views for ``params``, deterministically; ``result.params`` holds ``params`` (and what they imply)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

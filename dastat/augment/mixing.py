@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as AF
-from .base import AugmentContext, AugmentResult, Augmentation
+from .base import AugmentContext, AugmentResult, Augmentation, is_positive
 from .registry import create, register  # noqa: F401  (create: doctest)
 
 
@@ -28,8 +28,7 @@ class _Mixing(Augmentation):
 
     def __init__(self, alpha: float = 1.0, per_sample: bool = False, *, context: AugmentContext | None = None):
         super().__init__(context)
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
-            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        self.require(is_positive(alpha), "alpha", "a positive number", alpha)
         self.alpha = float(alpha)
         self.per_sample = bool(per_sample)
         self.shared_randomness = not self.per_sample
@@ -41,6 +40,10 @@ class _Mixing(Augmentation):
         # float64 so that lam equals the kept area exactly (a float32 rounds it).
         return lam.clone() if self.per_sample else float(lam[0])
 
+    @staticmethod
+    def _lams(params, n: int) -> torch.Tensor:
+        return torch.as_tensor(params["lam"], dtype=torch.float64).expand(n)
+
 
 @register
 class Mixup(_Mixing):
@@ -48,12 +51,14 @@ class Mixup(_Mixing):
 
     name = "mixup"
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n = x.shape[0]
         lam = self._lam(n if self.per_sample else 1, generator).expand(n)
-        perm = AF.random_permutation(n, generator, x.device)
-        out = AF.blend_pairs(x, perm, lam)
-        return AugmentResult(out, AF.mix_labels(y, perm, lam, self.num_classes(y)), {"lam": self._report(lam), "perm": perm})
+        return {"lam": self._report(lam), "perm": AF.random_permutation(n, generator, x.device)}
+
+    def apply(self, x, y, params):
+        lam, perm = self._lams(params, x.shape[0]), params["perm"]
+        return AugmentResult(AF.blend_pairs(x, perm, lam), AF.mix_labels(y, perm, lam, self.num_classes(y)), dict(params))
 
 
 @register
@@ -62,7 +67,7 @@ class CutMix(_Mixing):
 
     name = "cutmix"
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape
         draws = n if self.per_sample else 1
         drawn = self._lam(draws, generator)
@@ -76,8 +81,11 @@ class CutMix(_Mixing):
         boxes = AF.centred_boxes(cy, cx, cut_h, cut_w, h, w)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         lam = (1.0 - area.double() / (h * w)).expand(n)
+        return {"lam": self._report(lam), "perm": perm, "box": boxes, "lam_drawn": self._report(drawn.expand(n))}
+
+    def apply(self, x, y, params):
+        _, _, h, w = x.shape
+        lam, perm, boxes = self._lams(params, x.shape[0]), params["perm"], params["box"]
         mask = AF.range_mask(boxes[:, 0], boxes[:, 2], boxes[:, 1], boxes[:, 3], h, w, x.dtype, x.device)
         out = AF.paste_pairs(x, perm, mask)
-        params = {"lam": self._report(lam), "perm": perm, "box": boxes, "lam_drawn": self._report(drawn.expand(n))}
-        return AugmentResult(out, AF.mix_labels(y, perm, lam, self.num_classes(y)), params)
-
+        return AugmentResult(out, AF.mix_labels(y, perm, lam, self.num_classes(y)), dict(params))

@@ -8,9 +8,12 @@ and keeps the ``B`` views that score highest:
 * ``s_entropy`` — the student's predictive entropy (CMP-S);
 * ``kl`` — KL(teacher ‖ student), the other criterion of the paper's code.
 
-The teacher logits of the kept views come back in ``result.teacher_logits``, so a
-training loop never forwards the teacher twice on the same images, and
-``result.forwards`` counts the images the ranking cost. Models are run under
+``sample`` draws the base DA's params ``K`` times; ``apply`` makes the pool and ranks
+it (deterministic given the params and the models). The teacher logits of the kept
+views come back in ``result.teacher_logits``, so a training loop never forwards the
+teacher twice on the same images, and ``result.forwards`` counts the images the
+ranking cost. Soft labels are as wide as the models' outputs (or ``num_classes``),
+whatever labels the batch happens to hold. Models are run under
 ``torch.inference_mode()`` in eval mode (their mode is restored afterwards, so ranking
 never updates a student's BatchNorm statistics).
 
@@ -25,45 +28,66 @@ never updates a student's BatchNorm statistics).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import UserError
 from . import functional as AF
-from .base import AugmentContext, AugmentResult, Augmentation
+from .base import AugmentContext, AugmentResult, Augmentation, is_int
 from .mixing import CutMix
 from .registry import create, register
 
 CRITERIA = ("t_entropy", "s_entropy", "kl")
 
 
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy (nats) of each row of ``logits``, computed in float32 at least."""
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Predictive entropy (nats) of the softmax of each row of ``logits``, in float32 at least."""
     logp = logits.float().log_softmax(-1)
     return -(logp.exp() * logp).sum(-1)
 
 
-def kl_divergence(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-    """KL(teacher ‖ student) per row, in nats."""
+def kl_from_logits(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(teacher) ‖ softmax(student)) per row, in nats."""
     lt = teacher_logits.float().log_softmax(-1)
     ls = student_logits.float().log_softmax(-1)
     return (lt.exp() * (lt - ls)).sum(-1)
 
 
-def forward_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` in eval mode under inference mode, restoring the model's mode afterwards."""
+def forward_model(model: nn.Module, x: torch.Tensor, features=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``model(x)`` in eval mode under inference mode, restoring the model's mode afterwards.
+
+    With ``features`` (a callable on the model's input, or ``"penultimate"`` for the input
+    of the model's last linear layer) the features come back too, else ``None``.
+    """
     from ..teacher import Teacher
 
     # A Teacher normalises uint8 itself; any other module gets floats in [0, 1].
     inputs = x if (x.is_floating_point() or isinstance(model, Teacher)) else AF.to_float(x)
     was_training = model.training
     model.eval()
+    captured: list[torch.Tensor] = []
+    hook = None
+    if features == "penultimate":
+        hook = _last_linear(model).register_forward_pre_hook(lambda _, args: captured.append(args[0]))
     try:
         with torch.inference_mode():
-            return model(inputs)
+            logits = model(inputs)
+            if callable(features):
+                captured.append(features(inputs))
+        return logits, (captured[-1].clone() if captured else None)
     finally:
         model.train(was_training)
+        if hook is not None:
+            hook.remove()
+
+
+def _last_linear(model: nn.Module) -> nn.Module:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise UserError("the teacher has no linear layer to take features from: pass features=callable")
+    return linears[-1]
 
 
 def _per_view(value, n: int, device) -> torch.Tensor | None:
@@ -74,11 +98,26 @@ def _per_view(value, n: int, device) -> torch.Tensor | None:
     return None
 
 
+def _widen(labels: torch.Tensor, k: int, name: str) -> torch.Tensor:
+    """Soft labels padded with zero columns to the models' ``k`` classes (hard labels pass)."""
+    if labels.ndim != 2 or labels.shape[1] == k:
+        return labels
+    if labels.shape[1] > k:
+        raise UserError(f"{name}'s labels have {labels.shape[1]} classes but the models predict {k}: pass num_classes={k}")
+    return torch.nn.functional.pad(labels, (0, k - labels.shape[1]))
+
+
 @register
 class Pick(Augmentation):
     """Run a DA pool times and keep the batch-size views that score highest (teacher/student entropy or KL)."""
 
     name = "pick"
+    # The defaults (base cutmix): views mix, one draw per batch, and survive by rank.
+    mixes = True
+    shared_randomness = True
+    batch_dependent = True
+    #: Teacher features to return with the kept views (see :class:`CutMixPick`).
+    features = None
 
     def __init__(
         self,
@@ -89,10 +128,8 @@ class Pick(Augmentation):
         context: AugmentContext | None = None,
     ):
         super().__init__(context)
-        if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
-            raise ValueError(f"pool must be a positive integer, got {pool!r}")
-        if criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+        self.require(is_int(pool, 1), "pool", "a positive integer", pool)
+        self.require(criterion in CRITERIA, "criterion", f"one of {', '.join(CRITERIA)}", criterion)
         if self.context.teacher is None:
             raise UserError(f"{self.name} ranks views by the teacher's outputs: give it a teacher")
         if criterion in ("s_entropy", "kl") and self.context.student is None:
@@ -101,65 +138,64 @@ class Pick(Augmentation):
         self.pool, self.criterion = pool, criterion
         self.mixes = self.base.mixes
         self.shared_randomness = self.base.shared_randomness
-        # Which views survive depends on how they rank against the rest of the batch.
-        self.batch_dependent = True
 
     def score(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor | None) -> torch.Tensor:
         """The criterion of each view (higher is kept)."""
         if self.criterion == "t_entropy":
-            return entropy(teacher_logits)
+            return entropy_from_logits(teacher_logits)
         if self.criterion == "s_entropy":
-            return entropy(student_logits)
-        return kl_divergence(teacher_logits, student_logits)
+            return entropy_from_logits(student_logits)
+        return kl_from_logits(teacher_logits, student_logits)
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
+        return {"draws": [self.base.sample(x, y, generator=generator) for _ in range(self.pool)]}
+
+    def apply(self, x, y, params):
         n = x.shape[0]
-        draws = [self.base(x, y, generator=generator) for _ in range(self.pool)]
+        draws = [self.base.apply(x, y, p) for p in params["draws"]]
         pool_x = torch.cat([d.x for d in draws])
-        pool_y = None
-        if y is not None:
-            labels = [d.y for d in draws]
-            if any(lab.ndim == 2 for lab in labels):
-                k = self.num_classes(y)
-                labels = [AF.soft_labels(lab, k) for lab in labels]
-            pool_y = torch.cat(labels)
         student_logits = None
         forwards = 0
         if self.criterion != "t_entropy":
-            student_logits = forward_model(self.context.student, pool_x)
+            student_logits, _ = forward_model(self.context.student, pool_x)
             forwards += pool_x.shape[0]
         # Ranking by the student alone needs the teacher only on the views it keeps.
-        teacher_logits = None if self.criterion == "s_entropy" else forward_model(self.context.teacher, pool_x)
+        teacher_logits, features = (None, None) if self.criterion == "s_entropy" else (
+            forward_model(self.context.teacher, pool_x, self.features))
         scores = self.score(teacher_logits, student_logits)
         # Keep the top B, listed in pool order so picked views stay aligned with draws.
         picked = torch.topk(scores, n, sorted=False).indices.sort().values
+        kept = picked.to(pool_x.device)
         # Indexing or cloning outside inference mode yields ordinary tensors a loss may save for backward.
         if teacher_logits is None:
-            logits = forward_model(self.context.teacher, pool_x[picked.to(pool_x.device)]).clone()
+            logits, features = forward_model(self.context.teacher, pool_x[kept], self.features)
+            logits = logits.clone()
             forwards += n
         else:
-            logits = teacher_logits[picked.to(teacher_logits.device)]
+            logits, features = teacher_logits[kept], None if features is None else features[kept]
             forwards += pool_x.shape[0]
-        params = {
-            "picked": picked,
-            "draw": picked // n,
-            "source": picked % n,
-            "scores": scores[picked].clone(),
-            "pool_scores": scores.clone(),
-            "draws": [d.params for d in draws],
-        }
+        out_params = {**params, "picked": picked, "draw": picked // n, "source": picked % n,
+                      "scores": scores[picked].clone(), "pool_scores": scores.clone(), "criterion": self.criterion}
+        out_params["draws"] = [d.params for d in draws]
         for key in ("lam", "perm"):
             per_draw = [_per_view(d.params.get(key), n, x.device) for d in draws]
             if all(v is not None for v in per_draw):
-                params[key] = torch.cat(per_draw)[picked.to(x.device)]
+                out_params[key] = torch.cat(per_draw)[picked.to(x.device)]
         return AugmentResult(
-            pool_x[picked.to(pool_x.device)],
-            None if pool_y is None else pool_y[picked.to(pool_y.device)],
-            params,
-            teacher_logits=logits,
+            pool_x[kept], self._labels(draws, y, picked, logits.shape[-1]), out_params, teacher_logits=logits,
             student_logits=None if student_logits is None else student_logits[picked.to(student_logits.device)],
-            forwards=forwards,
+            teacher_features=features, forwards=forwards,
         )
+
+    def _labels(self, draws: list[AugmentResult], y, picked: torch.Tensor, k: int) -> torch.Tensor | None:
+        """The kept views' labels, soft ones as wide as the models' ``k`` classes."""
+        if y is None:
+            return None
+        labels = [d.y for d in draws]
+        if any(lab.ndim == 2 for lab in labels):
+            labels = [_widen(AF.soft_labels(lab, self.context.num_classes or k), k, self.name) for lab in labels]
+        pool_y = torch.cat(labels)
+        return pool_y[picked.to(pool_y.device)]
 
 
 class CutMixPick(Pick):
@@ -170,7 +206,11 @@ class CutMixPick(Pick):
         pick = CutMixPick(teacher, pool=2, criterion="t_entropy")
         out = pick(x, y)                  # out.x, out.y (soft), out.teacher_logits
 
-    ``student`` is needed for ``s_entropy`` and ``kl``.
+    ``student`` is needed for ``s_entropy`` and ``kl``. Soft labels are as wide as the
+    teacher's logits (or ``num_classes``, when given), never the largest label of a batch.
+    ``return_features=True`` also returns the teacher's features on the kept views in
+    ``out.teacher_features``: ``features(x)`` when given, else the input of the
+    teacher's last linear layer (its penultimate features), for feature-based KD.
     """
 
     name = "cutmix_pick"
@@ -184,11 +224,20 @@ class CutMixPick(Pick):
         student: nn.Module | None = None,
         alpha: float = 1.0,
         per_sample: bool = False,
+        num_classes: int | None = None,
+        return_features: bool = False,
+        features: Callable[[torch.Tensor], torch.Tensor] | None = None,
         context: AugmentContext | None = None,
     ):
         context = context or AugmentContext()
-        context = replace(context, teacher=teacher or context.teacher, student=student or context.student)
+        self.require(num_classes is None or is_int(num_classes, 1), "num_classes", "a positive integer", num_classes)
+        context = replace(context, teacher=teacher or context.teacher, student=student or context.student,
+                          num_classes=num_classes or context.num_classes)
         super().__init__(CutMix(alpha, per_sample, context=context), pool, criterion, context=context)
+        if return_features:
+            self.features = features if features is not None else "penultimate"
+            if self.features == "penultimate":
+                _last_linear(self.context.teacher)  # fail now, not at the first batch
 
 
 @register

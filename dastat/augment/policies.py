@@ -1,8 +1,8 @@
 """Learned and random augmentation policies: autoaugment, randaugment, trivialaugment, augmix.
 
 The operation tables (policies, magnitude ranges, which operations are signed) are
-torchvision's own (``torchvision.transforms.v2``), and the operations follow its
-tensor kernels (see :mod:`dastat.augment.ops`). Like torchvision on a batched tensor,
+the papers' as torchvision implements them (:mod:`dastat.augment.spaces`), and the
+operations follow torchvision's tensor kernels (see :mod:`dastat.augment.ops`). Like torchvision on a batched tensor,
 the default draws one operation sequence for the whole batch (the paper's AutoAugment
 did this); ``per_sample=True`` draws per image, applied without a loop over images.
 
@@ -19,17 +19,11 @@ import torch
 
 from . import functional as AF
 from . import ops as O
-from .base import AugmentContext, AugmentResult, Augmentation
+from . import spaces
+from .base import AugmentContext, AugmentResult, Augmentation, is_int, is_positive
 from .registry import create, register  # noqa: F401  (create: doctest)
 
 _SMALL_IMAGE_DATASETS = ("cifar10", "cifar100", "fashion-mnist")
-
-
-def _space(cls_name: str, partial: bool = False) -> dict:
-    from torchvision.transforms import v2
-
-    cls = getattr(v2, cls_name)
-    return cls._PARTIAL_AUGMENTATION_SPACE if partial else cls._AUGMENTATION_SPACE
 
 
 class _Policy(Augmentation):
@@ -60,6 +54,11 @@ class _Policy(Augmentation):
             out = O.apply_ops(out, ops[layer].expand(n), mags[layer].expand(n))
         return out
 
+    def apply(self, x, y, params):
+        # Zero layers (randaugment(num_ops=0)) still return a new tensor, never the input.
+        out = self._apply(x, params["ops"], params["magnitudes"])
+        return AugmentResult(out.clone() if out is x else out, y, dict(params))
+
 
 @register
 class AutoAugment(_Policy):
@@ -70,8 +69,7 @@ class AutoAugment(_Policy):
 
     def __init__(self, policy: str | None = None, per_sample: bool = False, *, context: AugmentContext | None = None):
         super().__init__(per_sample, context=context)
-        if policy is not None and policy not in self.POLICIES:
-            raise ValueError(f"policy must be one of {', '.join(self.POLICIES)}, got {policy!r}")
+        self.require(policy is None or policy in self.POLICIES, "policy", f"one of {', '.join(self.POLICIES)}", policy)
         self.policy = policy
 
     def policy_for(self, side: int) -> str:
@@ -83,13 +81,11 @@ class AutoAugment(_Policy):
         return "cifar10" if dataset.split(":")[0] in _SMALL_IMAGE_DATASETS else "imagenet"
 
     def _subpolicies(self, policy: str, h: int, w: int):
-        from torchvision.transforms import v2
-
         key = (policy, h, w)
         if key not in self._tables:
-            table_ids, mags, signed = O.magnitude_table(v2.AutoAugment._AUGMENTATION_SPACE, 10, h, w)
+            table_ids, mags, signed = O.magnitude_table(spaces.AUTOAUGMENT, 10, h, w)
             row = {int(op): i for i, op in enumerate(table_ids)}
-            subs = v2.AutoAugment(v2.AutoAugmentPolicy(policy))._policies
+            subs = spaces.AUTOAUGMENT_POLICIES[policy]
             ops = torch.tensor([[O.OPS.index(name) for name, _, _ in sub] for sub in subs])
             prob = torch.tensor([[p for _, p, _ in sub] for sub in subs], dtype=torch.float64)
             mag = torch.tensor(
@@ -99,7 +95,7 @@ class AutoAugment(_Policy):
             self._tables[key] = (ops, prob, mag, sign)
         return self._tables[key]
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape
         policy = self.policy_for(w)
         ops_t, prob_t, mag_t, sign_t = self._subpolicies(policy, h, w)
@@ -110,8 +106,7 @@ class AutoAugment(_Policy):
             apply = AF.uniform(draws, generator) <= prob_t[sub, step]
             mags.append(torch.where(apply, self._signed(mag_t[sub, step], sign_t[sub, step], generator, draws), 0.0))
             ops.append(torch.where(apply, ops_t[sub, step], 0))
-        ops, mags = torch.stack(ops), torch.stack(mags)
-        return AugmentResult(self._apply(x, ops, mags), y, {"policy": policy, "subpolicy": sub, "ops": ops, "magnitudes": mags})
+        return {"policy": policy, "subpolicy": sub, "ops": torch.stack(ops), "magnitudes": torch.stack(mags)}
 
 
 @register
@@ -130,17 +125,15 @@ class RandAugment(_Policy):
         context: AugmentContext | None = None,
     ):
         super().__init__(per_sample, context=context)
-        if not isinstance(num_ops, int) or num_ops < 0:
-            raise ValueError(f"num_ops must be a non-negative integer, got {num_ops!r}")
-        if not isinstance(num_magnitude_bins, int) or num_magnitude_bins < 2:
-            raise ValueError(f"num_magnitude_bins must be an integer >= 2, got {num_magnitude_bins!r}")
-        if not isinstance(magnitude, int) or not 0 <= magnitude < num_magnitude_bins:
-            raise ValueError(f"magnitude must be an integer in [0, {num_magnitude_bins - 1}], got {magnitude!r}")
+        self.require(is_int(num_ops, 0), "num_ops", "a non-negative integer", num_ops)
+        self.require(is_int(num_magnitude_bins, 2), "num_magnitude_bins", "an integer >= 2", num_magnitude_bins)
+        bins = f"an integer in [0, {num_magnitude_bins - 1}]"
+        self.require(is_int(magnitude, 0) and magnitude < num_magnitude_bins, "magnitude", bins, magnitude)
         self.num_ops, self.magnitude, self.num_magnitude_bins = num_ops, magnitude, num_magnitude_bins
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape
-        table_ops, table_mags, table_signed = self._table(_space("RandAugment"), self.num_magnitude_bins, h, w)
+        table_ops, table_mags, table_signed = self._table(spaces.RANDAUGMENT, self.num_magnitude_bins, h, w)
         draws = n if self.per_sample else 1
         ops, mags = [], []
         for _ in range(self.num_ops):
@@ -149,7 +142,7 @@ class RandAugment(_Policy):
             mags.append(self._signed(table_mags[k, self.magnitude], table_signed[k], generator, draws))
         ops = torch.stack(ops) if ops else torch.zeros(0, draws, dtype=torch.long)
         mags = torch.stack(mags) if mags else torch.zeros(0, draws, dtype=torch.float64)
-        return AugmentResult(self._apply(x, ops, mags), y, {"ops": ops, "magnitudes": mags})
+        return {"ops": ops, "magnitudes": mags}
 
 
 @register
@@ -160,19 +153,17 @@ class TrivialAugment(_Policy):
 
     def __init__(self, num_magnitude_bins: int = 31, per_sample: bool = False, *, context: AugmentContext | None = None):
         super().__init__(per_sample, context=context)
-        if not isinstance(num_magnitude_bins, int) or num_magnitude_bins < 2:
-            raise ValueError(f"num_magnitude_bins must be an integer >= 2, got {num_magnitude_bins!r}")
+        self.require(is_int(num_magnitude_bins, 2), "num_magnitude_bins", "an integer >= 2", num_magnitude_bins)
         self.num_magnitude_bins = num_magnitude_bins
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape
-        table_ops, table_mags, table_signed = self._table(_space("TrivialAugmentWide"), self.num_magnitude_bins, h, w)
+        table_ops, table_mags, table_signed = self._table(spaces.TRIVIALAUGMENT_WIDE, self.num_magnitude_bins, h, w)
         draws = n if self.per_sample else 1
         k = AF.randint(len(table_ops), draws, generator)
         b = AF.randint(self.num_magnitude_bins, draws, generator)
         mags = self._signed(table_mags[k, b], table_signed[k], generator, draws)
-        ops, mags = table_ops[k].unsqueeze(0), mags.unsqueeze(0)
-        return AugmentResult(self._apply(x, ops, mags), y, {"ops": ops, "magnitudes": mags})
+        return {"ops": table_ops[k].unsqueeze(0), "magnitudes": mags.unsqueeze(0)}
 
 
 @register
@@ -193,43 +184,42 @@ class AugMix(_Policy):
         context: AugmentContext | None = None,
     ):
         super().__init__(per_sample, context=context)
-        if not isinstance(severity, int) or not 1 <= severity <= 10:
-            raise ValueError(f"severity must be an integer in [1, 10], got {severity!r}")
-        if not isinstance(mixture_width, int) or mixture_width < 1:
-            raise ValueError(f"mixture_width must be a positive integer, got {mixture_width!r}")
-        if not isinstance(chain_depth, int) or chain_depth == 0 or chain_depth < -1:
-            raise ValueError(f"chain_depth must be -1 (random 1 to 3) or a positive integer, got {chain_depth!r}")
-        if not isinstance(alpha, (int, float)) or alpha <= 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        self.require(is_int(severity, 1) and severity <= 10, "severity", "an integer in [1, 10]", severity)
+        self.require(is_int(mixture_width, 1), "mixture_width", "a positive integer", mixture_width)
+        depth_ok = is_int(chain_depth) and (chain_depth == -1 or chain_depth >= 1)
+        self.require(depth_ok, "chain_depth", "-1 (random 1 to 3) or a positive integer", chain_depth)
+        self.require(is_positive(alpha), "alpha", "a positive number", alpha)
         self.severity, self.mixture_width, self.chain_depth = severity, mixture_width, chain_depth
         self.alpha, self.all_ops = float(alpha), bool(all_ops)
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape
-        table_ops, table_mags, table_signed = self._table(_space("AugMix", partial=not self.all_ops), 10, h, w)
+        space = spaces.AUGMIX if self.all_ops else spaces.AUGMIX_PARTIAL
+        table_ops, table_mags, table_signed = self._table(space, 10, h, w)
         draws = n if self.per_sample else 1
         # Mixing weights are per image in torchvision too: m ~ Dirichlet(alpha, alpha).
         m = AF.sample_dirichlet(self.alpha, 2, n, generator).float()
         weights = AF.sample_dirichlet(self.alpha, self.mixture_width, n, generator).float() * m[:, 1:2]
-        xf = x if x.is_floating_point() else x.float()
-        shape = (n, 1, 1, 1)
-        mix = m[:, 0].to(x.device, xf.dtype).view(shape) * xf
         max_depth = self.chain_depth if self.chain_depth > 0 else 3
-        all_ops = []
-        for i in range(self.mixture_width):
-            if self.chain_depth > 0:
-                depth = torch.full((draws,), self.chain_depth)
-            else:
-                depth = AF.randint(3, draws, generator) + 1
+        chains, chain_mags = [], []
+        for _ in range(self.mixture_width):
+            depth = torch.full((draws,), self.chain_depth) if self.chain_depth > 0 else AF.randint(3, draws, generator) + 1
             ops, mags = [], []
             for step in range(max_depth):
                 k = AF.randint(len(table_ops), draws, generator)
                 b = AF.randint(self.severity, draws, generator)
                 ops.append(torch.where(step < depth, table_ops[k], 0))
                 mags.append(self._signed(table_mags[k, b], table_signed[k], generator, draws))
-            ops, mags = torch.stack(ops), torch.stack(mags)
-            all_ops.append(ops)
+            chains.append(torch.stack(ops))
+            chain_mags.append(torch.stack(mags))
+        return {"ops": torch.stack(chains), "magnitudes": torch.stack(chain_mags), "weights": weights, "m": m[:, 0]}
+
+    def apply(self, x, y, params):
+        xf = x if x.is_floating_point() else x.float()
+        shape = (x.shape[0], 1, 1, 1)
+        mix = params["m"].to(x.device, xf.dtype).view(shape) * xf
+        for i, (ops, mags) in enumerate(zip(params["ops"], params["magnitudes"])):
             aug = self._apply(x, ops, mags)
-            mix = mix + weights[:, i].to(x.device, xf.dtype).view(shape) * (aug if aug.is_floating_point() else aug.float())
+            mix = mix + params["weights"][:, i].to(x.device, xf.dtype).view(shape) * (aug if aug.is_floating_point() else aug.float())
         out = mix if x.is_floating_point() else mix.to(x.dtype)  # truncating cast, as torchvision's
-        return AugmentResult(out, y, {"ops": torch.stack(all_ops), "weights": weights, "m": m[:, 0]})
+        return AugmentResult(out, y, dict(params))

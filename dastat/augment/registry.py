@@ -27,6 +27,8 @@ from .base import AugmentContext, Augmentation
 from .spec import format_step, format_value, parse
 
 REQUIRED = inspect.Parameter.empty
+#: The facts about a DA that the statistics rely on (see :mod:`dastat.augment.base`).
+FLAGS = ("mixes", "shared_randomness", "batch_dependent", "deterministic")
 
 
 @dataclass
@@ -37,6 +39,13 @@ class Entry:
     build: Callable[..., Augmentation]  # build(context, **kwargs)
     params: dict[str, Any]  # name -> default (REQUIRED when there is none)
     summary: str
+    flags: dict[str, bool]  # FLAGS with their defaults' values
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``dastat augment list --json``."""
+        params = [{"name": k, "required": v is REQUIRED, "default": None if v is REQUIRED else v}
+                  for k, v in self.params.items()]
+        return {"name": self.name, "description": self.summary, "parameters": params, **self.flags}
 
     def signature(self) -> str:
         """``name(key=default, ...)`` as ``dastat augment list`` prints it."""
@@ -67,8 +76,11 @@ def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
     from . import wrap
 
     if inspect.isclass(obj) and issubclass(obj, Augmentation):
+        if obj.apply is Augmentation.apply:
+            raise TypeError(f"{name} must implement apply(x, y, params), and sample(x, y, generator=...) if it draws")
         params = _params(obj.__init__, ("self", "context"))
-        return Entry(name, lambda context, **kw: obj(context=context, **kw), params, _summary(obj, name))
+        flags = {k: bool(getattr(obj, k)) for k in FLAGS}
+        return Entry(name, lambda context, **kw: obj(context=context, **kw), params, _summary(obj, name), flags)
     if isinstance(obj, torch.nn.Module) or (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)):
         params = {} if not inspect.isclass(obj) else _params(obj.__init__, ("self",))
         params["per_sample"] = False
@@ -78,7 +90,7 @@ def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
             transform = obj(**kw) if inspect.isclass(obj) else obj
             return wrap.TransformAugmentation(transform, context, per_sample=per_sample, **_flags(options))
 
-        return Entry(name, build, params, summary)
+        return Entry(name, build, params, summary, _flags(options, table=True))
     if callable(obj):
         params = _params(obj, ("x", "y", "generator"))
         summary = options.get("summary") or _summary(obj, f"user function {getattr(obj, '__name__', name)}")
@@ -86,12 +98,16 @@ def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
         def build(context, **kw):
             return wrap.FunctionAugmentation(obj, context, kwargs=kw, **_flags(options))
 
-        return Entry(name, build, params, summary)
+        return Entry(name, build, params, summary, _flags(options, table=True))
     raise TypeError(f"cannot register {obj!r}: expected an Augmentation subclass, a callable or a transform")
 
 
-def _flags(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: options[k] for k in ("mixes", "shared_randomness", "deterministic") if k in options}
+def _flags(options: dict[str, Any], table: bool = False) -> dict[str, Any]:
+    """The flags a user gave at registration; with ``table``, every flag with the wrappers' defaults."""
+    given = {k: options[k] for k in ("mixes", "shared_randomness", "deterministic") if k in options}
+    if not table:
+        return given
+    return {**{"mixes": False, "shared_randomness": True, "batch_dependent": False, "deterministic": False}, **given}
 
 
 def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
@@ -99,8 +115,8 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
 
     Forms::
 
-        @register                      # an Augmentation subclass, named by its ``name``
-        class MyAug(Augmentation): ...
+        @register                      # an Augmentation subclass, named by its ``name``,
+        class MyAug(Augmentation): ...  # with sample(x, y, generator=g) and apply(x, y, params)
 
         @register("blur", shared_randomness=False)
         def blur(x, *, sigma=1.0, generator=None):  # callable on a batch; returns x, (x, y)
@@ -180,15 +196,25 @@ def create(spec: str, context: AugmentContext | None = None) -> Augmentation:
 
 
 def check(spec: str) -> None:
-    """Fail as :func:`create` would on unknown names or parameters, without building anything.
+    """Fail as :func:`create` would on unknown names, parameters or bad values, before any data or model is loaded.
 
     >>> check("cutmix(alpah=0.5)")
     Traceback (most recent call last):
     ...
     dastat.errors.UserError: cutmix has no parameter 'alpah' (did you mean 'alpha'?); its parameters: alpha, per_sample
+    >>> check("cutout(size=0)")
+    Traceback (most recent call last):
+    ...
+    dastat.errors.UserError: cannot build 'cutout(size=0)': cutout's size must be a positive integer, got 0
     """
     for name, kwargs in parse(spec):
         _check_step(name, kwargs)
+        try:
+            _create_step(name, kwargs, AugmentContext(), spec)
+        except UserError as exc:
+            # What needs the data or the models (a teacher to pick by) is left to create.
+            if str(exc).startswith("cannot build"):
+                raise
         if name == "pick" and isinstance(kwargs.get("base"), str):
             check(kwargs["base"])
 

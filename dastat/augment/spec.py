@@ -54,6 +54,8 @@ def _steps(node: ast.AST, spec: str) -> list[Step]:
         for kw in node.keywords:
             if kw.arg is None:
                 raise _fail(spec, "** is not allowed")
+            if kw.arg in kwargs:
+                raise _fail(spec, f"{node.func.id} is given {kw.arg} twice; keep one")
             kwargs[kw.arg] = _value(kw.value, spec)
         return [(node.func.id, kwargs)]
     raise _fail(spec, f"{ast.unparse(node)!r} is not an augmentation")

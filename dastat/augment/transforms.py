@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as AF
-from .base import AugmentContext, AugmentResult, Augmentation
+from .base import AugmentContext, AugmentResult, Augmentation, is_int
 from .registry import create, register  # noqa: F401  (create: doctest)
 
 
@@ -26,9 +26,9 @@ class Identity(Augmentation):
     name = "identity"
     deterministic = True
 
-    def forward(self, x, y, generator):
+    def apply(self, x, y, params):
         # Returning ``x`` itself lets a scorer see that no forward is needed for this view.
-        return AugmentResult(x, y, {})
+        return AugmentResult(x, y, dict(params))
 
 
 @register
@@ -38,8 +38,8 @@ class Flip(Augmentation):
     name = "flip"
     deterministic = True
 
-    def forward(self, x, y, generator):
-        return AugmentResult(AF.hflip(x), y, {})
+    def apply(self, x, y, params):
+        return AugmentResult(AF.hflip(x), y, dict(params))
 
 
 @register
@@ -51,23 +51,28 @@ class CropFlip(Augmentation):
 
     def __init__(self, padding: int | None = None, per_sample: bool = False, *, context: AugmentContext | None = None):
         super().__init__(context)
-        if padding is not None and (not isinstance(padding, int) or padding < 0):
-            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+        side = self.context.image_size
+        self.require(padding is None or is_int(padding, 0), "padding", "a non-negative integer", padding)
+        self.require(padding is None or side is None or padding <= side, "padding", f"at most the image side {side}", padding)
         self.padding = padding
         self.per_sample = bool(per_sample)
         self.shared_randomness = not self.per_sample
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
         n, _, _, w = x.shape
         pad = AF.default_padding(w) if self.padding is None else self.padding
+        self.require(pad <= w, "padding", f"at most the image side {w}", pad)
         draws = n if self.per_sample else 1
         offsets = torch.stack(
             [AF.randint(2 * pad + 1, draws, generator, x.device), AF.randint(2 * pad + 1, draws, generator, x.device)], 1
         )
-        flip = AF.uniform(draws, generator, x.device) < 0.5
-        out = AF.crop_with_offsets(x, pad, offsets.expand(n, 2)) if pad > 0 else x.clone()
-        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
-        return AugmentResult(out, y, {"padding": pad, "offsets": offsets, "flip": flip})
+        return {"padding": pad, "offsets": offsets, "flip": AF.uniform(draws, generator, x.device) < 0.5}
+
+    def apply(self, x, y, params):
+        n, pad = x.shape[0], params["padding"]
+        out = AF.crop_with_offsets(x, pad, params["offsets"].expand(n, 2)) if pad > 0 else x.clone()
+        out = torch.where(params["flip"].view(-1, 1, 1, 1), out.flip(-1), out)
+        return AugmentResult(out, y, dict(params))
 
 
 def _default_fill(context: AugmentContext) -> tuple[float, ...] | float:
@@ -104,10 +109,8 @@ class Cutout(Augmentation):
         context: AugmentContext | None = None,
     ):
         super().__init__(context)
-        if size is not None and (not isinstance(size, int) or size < 0):
-            raise ValueError(f"size must be a non-negative integer, got {size!r}")
-        if not isinstance(holes, int) or holes < 1:
-            raise ValueError(f"holes must be a positive integer, got {holes!r}")
+        self.require(size is None or is_int(size, 1), "size", "a positive integer", size)
+        self.require(is_int(holes, 1), "holes", "a positive integer", holes)
         self.size = size
         self.holes = holes
         self.fill = _default_fill(self.context) if fill is None else fill
@@ -119,22 +122,27 @@ class Cutout(Augmentation):
             return self.size
         return 16 if self.context.dataset == "cifar10" else round(side / 4)
 
-    def forward(self, x, y, generator):
-        n, c, h, w = x.shape
+    def sample(self, x, y=None, *, generator=None):
+        n, _, h, w = x.shape
         size = self.hole_size(w)
         draws = n if self.per_sample else 1
         cy = AF.randint(h, draws * self.holes, generator).view(draws, self.holes)
         cx = AF.randint(w, draws * self.holes, generator).view(draws, self.holes)
         half = size // 2
-        # Rows/cols in [c - size//2, c + size//2): clipping at the borders is implicit.
-        mask = AF.range_mask(cy - half, cy + half, cx - half, cx + half, h, w, x.dtype, x.device)
+        # Rows/cols in [c - size//2, c + size//2), clipped at the borders: draws × holes × (top, left, bottom, right).
         boxes = torch.stack([cy - half, cx - half, cy + half, cx + half], -1)
         boxes = torch.minimum(boxes.clamp_min(0), torch.tensor([h, w, h, w]))
-        out = AF.select(mask, self._fill_tensor(x), x)
-        return AugmentResult(out, y, {"boxes": boxes, "size": size, "fill": self.fill})
+        fill = list(self.fill) if isinstance(self.fill, (tuple, list)) else self.fill
+        return {"boxes": boxes, "size": size, "fill": fill}
 
-    def _fill_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        key = (x.dtype, x.device, x.shape[1])
+    def apply(self, x, y, params):
+        _, _, h, w = x.shape
+        b = params["boxes"]
+        mask = AF.range_mask(b[..., 0], b[..., 2], b[..., 1], b[..., 3], h, w, x.dtype, x.device)
+        return AugmentResult(AF.select(mask, self._fill_tensor(x, params["fill"]), x), y, dict(params))
+
+    def _fill_tensor(self, x: torch.Tensor, fill) -> torch.Tensor:
+        key = (x.dtype, x.device, x.shape[1], str(fill))
         if getattr(self, "_fill_key", None) != key:
-            self._fill_key, self._fill_value = key, AF.fill_value(x, self.fill)
+            self._fill_key, self._fill_value = key, AF.fill_value(x, fill)
         return self._fill_value

@@ -1,8 +1,10 @@
 """Adapters that turn a user's callable or a torchvision transform into a DA.
 
-A torchvision v2 transform draws from the global RNG; here it runs inside
-``torch.random.fork_rng`` seeded from the explicit generator, so the same generator
-state still gives the same batch and the caller's global RNG is left untouched.
+A torchvision v2 transform draws from the global RNG; here ``sample`` draws one seed
+from the explicit generator and ``apply`` runs the transform inside
+``torch.random.fork_rng`` seeded with it, so the same generator state (or the recorded
+seed) gives the same batch and the caller's global RNG is left untouched. A function
+that takes a ``generator`` gets a fresh one seeded with the recorded seed.
 
 >>> import torch
 >>> from torchvision.transforms import v2
@@ -24,11 +26,15 @@ import torch
 from .base import AugmentContext, AugmentResult, Augmentation
 
 
-@contextlib.contextmanager
-def seeded_global_rng(generator: torch.Generator | None, device: torch.device):
-    """Run a block with the global RNGs seeded from ``generator`` and restored afterwards."""
+def draw_seed(generator: torch.Generator | None) -> dict[str, Any]:
+    """One seed drawn from ``generator``, with the generator's device, as recorded params."""
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gen_device))
+    return {"seed": int(torch.randint(0, 2**62, (1,), generator=generator, device=gen_device)), "device": str(gen_device)}
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device):
+    """Run a block with the global RNGs seeded with ``seed`` and restored afterwards."""
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -64,11 +70,14 @@ class TransformAugmentation(Augmentation):
         self.mixes, self.deterministic = mixes, deterministic
         self.shared_randomness = shared_randomness and not self.per_sample
 
-    def forward(self, x, y, generator):
-        with seeded_global_rng(generator, x.device):
+    def sample(self, x, y=None, *, generator=None):
+        return draw_seed(generator)
+
+    def apply(self, x, y, params):
+        with seeded_global_rng(params["seed"], x.device):
             src = x.clone()  # transforms are trusted with a copy, never with the caller's batch
             out = torch.stack([self.transform(img) for img in src]) if self.per_sample else self.transform(src)
-        return AugmentResult(_check(out, x, self.name), y, {})
+        return AugmentResult(_check(out, x, self.name), y, dict(params))
 
 
 class FunctionAugmentation(Augmentation):
@@ -96,19 +105,23 @@ class FunctionAugmentation(Augmentation):
         self._takes_y = "y" in names
         self._takes_generator = "generator" in names
 
-    def forward(self, x, y, generator):
+    def sample(self, x, y=None, *, generator=None):
+        return draw_seed(generator)
+
+    def apply(self, x, y, params):
         args = (x, y) if self._takes_y else (x,)
-        kwargs = dict(self.kwargs)
         if self._takes_generator:
-            out = self.fn(*args, generator=generator, **kwargs)
+            generator = torch.Generator(device=params["device"]).manual_seed(params["seed"])
+            out = self.fn(*args, generator=generator, **self.kwargs)
         else:
-            with seeded_global_rng(generator, x.device):
-                out = self.fn(*args, **kwargs)
+            with seeded_global_rng(params["seed"], x.device):
+                out = self.fn(*args, **self.kwargs)
         if isinstance(out, AugmentResult):
-            result = out
+            result = AugmentResult(out.x, out.y, {**out.params, **params}, out.teacher_logits, out.student_logits,
+                                   out.teacher_features, out.forwards)
         elif isinstance(out, tuple):
-            result = AugmentResult(out[0], out[1], {})
+            result = AugmentResult(out[0], out[1], dict(params))
         else:
-            result = AugmentResult(out, y, {})
+            result = AugmentResult(out, y, dict(params))
         _check(result.x, x, self.name)
         return result

@@ -1,17 +1,28 @@
 """``dastat augment list`` and ``dastat augment preview``: see the DAs before trusting a number.
 
 ``list`` prints every registered DA with its parameters, their defaults and what it
-does. ``preview`` draws original/augmented pairs from a dataset with the teacher's
-top class and entropy under each view, as a PNG grid.
+does (``--json`` for a machine-readable list). ``preview`` draws original/augmented
+pairs from a dataset and writes a PNG grid: under each view, the teacher's top class
+and entropy, and under each augmented view what the DA did, read from its recorded
+params and soft labels (λ or the kept area, the partner's class, the label shares,
+and for a picking DA which view of the pool was kept and its score).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..io import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+#: How a picking DA's criterion is written under a kept view.
+SCORE_NAMES = {"t_entropy": "teacher H", "s_entropy": "student H", "kl": "KL"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lp = actions.add_parser("list", help="every DA with its parameters and defaults",
                             description="Print every registered DA, its parameters with defaults, and what it does.")
+    lp.add_argument("--json", action="store_true",
+                    help="print a JSON list: name, description, parameters with defaults, and the DA's flags")
     lp.set_defaults(func=run_list)
 
     pp = actions.add_parser("preview", help="a PNG grid of original/augmented pairs with the teacher's view of each",
                             description="Draw images, apply a DA, and show the teacher's top class and entropy "
-                                        "under the original and the augmented view.")
+                                        "under the original and the augmented view, and what the DA did.")
     pp.add_argument("spec", metavar="SPEC", help="a DA spec, e.g. cutmix, 'randaugment(num_ops=2,magnitude=9)'")
     pp.add_argument("--data", default=None, metavar="SPEC", help="dataset spec (default: fashion-mnist)")
     from .common import add_teacher_arguments
@@ -41,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from ..augment import PAPER_DAS, describe
 
+    if args.json:
+        entries = [{**e.as_dict(), "paper": e.name in PAPER_DAS} for e in describe()]
+        print(json.dumps(entries, indent=2, default=repr))
+        return 0
     for e in describe():
         mark = "*" if e.name in PAPER_DAS else " "
         print(f"{mark} {e.signature()}\n      {e.summary}")
@@ -66,39 +83,75 @@ def run_preview(args: argparse.Namespace) -> int:
     check(args.spec)  # a misspelt DA should fail before any data or model is loaded
     data = load_data(args.data)
     teacher = teacher_from_args(args, data)
-    context = AugmentContext.from_data(data, teacher=teacher)
-    aug = create(args.spec, context)
+    aug = create(args.spec, AugmentContext.from_data(data, teacher=teacher))
 
     g = torch.Generator().manual_seed(args.seed)
     n = min(args.images, len(data.train))
     idx = torch.randperm(len(data.train), generator=g)[:n]
     x, y = data.train.images[idx], data.train.labels[idx]
     result = aug(x, y, generator=g)
-    if "source" in result.params:  # pick keeps views of whichever images rank highest
-        x = x[result.params["source"]]
+    shown = x[result.params["source"]] if "source" in result.params else x  # pick keeps the views that rank highest
     with torch.inference_mode():
-        logits = [teacher(x.float() / 255), result.teacher_logits if result.teacher_logits is not None
+        logits = [teacher(shown.float() / 255), result.teacher_logits if result.teacher_logits is not None
                   else teacher(result.x.float() / 255 if result.x.dtype == torch.uint8 else result.x)]
-    _write_grid(out, x, result, logits, data.classes, aug.spec)
+    fig = preview_figure(shown, result, logits, y, data.classes, aug.spec)
+    _save(fig, out)
     print(f"wrote {out}")
     return 0
 
 
-def _write_grid(out: Path, x, result, logits, classes, title: str) -> None:
+def _class_name(classes, k: int) -> str:
+    return classes[k] if classes and k < len(classes) else str(k)
+
+
+def _per_view(value, n: int) -> torch.Tensor:
+    import torch
+
+    return torch.as_tensor(value, dtype=torch.float64).cpu().expand(n)
+
+
+def view_notes(result, labels: torch.Tensor | None, classes) -> list[str]:
+    """What the DA did to each view, from ``result.params`` and its soft labels ``result.y``.
+
+    ``labels`` are the batch's original labels (a partner is named by its class).
+    """
+    p, n = result.params, result.x.shape[0]
+    boxed = "box" in p or any("box" in d for d in p.get("draws", []))
+    notes = [[] for _ in range(n)]
+    for i in range(n):
+        if "lam" in p:
+            lam = float(_per_view(p["lam"], n)[i])
+            notes[i].append(f"kept {lam:.2f}" if boxed else f"λ={lam:.2f}")
+        if "perm" in p and labels is not None:
+            notes[i].append(f"partner {_class_name(classes, int(labels[int(p['perm'][i])]))}")
+        if result.y is not None and result.y.ndim == 2:
+            shares = result.y[i].float().cpu()
+            top = [k for k in shares.argsort(descending=True).tolist()[:2] if shares[k] > 0]
+            notes[i].append(" / ".join(f"{float(shares[k]):.2f} {_class_name(classes, k)}" for k in top))
+        if "picked" in p:
+            name = SCORE_NAMES.get(p.get("criterion"), "score")
+            notes[i].append(f"pool #{int(p['picked'][i])} (draw {int(p['draw'][i])}), {name}={float(p['scores'][i]):.2f}")
+    return ["\n".join(lines) for lines in notes]
+
+
+def preview_figure(x, result, logits, labels, classes, title: str):
+    """Originals over their views, each with the teacher's top class and entropy; views with :func:`view_notes`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
 
-    from ..augment.pick import entropy
+    from ..augment.pick import entropy_from_logits
 
     n = x.shape[0]
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 4.0), squeeze=False)
+    notes = view_notes(result, labels, classes)
+    extra = max((s.count("\n") + 1 for s in notes if s), default=0)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2 + 0.5 * extra), squeeze=False)
     for row, (images, row_logits) in enumerate(zip((x, result.x), logits)):
         images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         top = row_logits.float().argmax(1)
-        ent = entropy(row_logits)
+        ent = entropy_from_logits(row_logits)
         for i in range(n):
             ax = axes[row][i]
             img = images[i].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -106,13 +159,17 @@ def _write_grid(out: Path, x, result, logits, classes, title: str) -> None:
                       vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            name = classes[int(top[i])] if classes and int(top[i]) < len(classes) else str(int(top[i]))
-            ax.set_xlabel(f"{name}\nH={float(ent[i]):.2f}", fontsize=7)
+            label = f"{_class_name(classes, int(top[i]))}\nH={float(ent[i]):.2f}"
+            ax.set_xlabel(label + (f"\n{notes[i]}" if row == 1 and notes[i] else ""), fontsize=7)
         axes[row][0].set_ylabel("original" if row == 0 else "augmented", fontsize=8)
-    lam = result.params.get("lam")
-    subtitle = f" (lam={lam:.2f})" if isinstance(lam, float) else ""
-    fig.suptitle(f"{title}{subtitle}: teacher's top class and entropy (nats) per view", fontsize=9)
+    fig.suptitle(f"{title}: teacher's top class and entropy (nats) per view; under views, what the DA did", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def _save(fig, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
     # Write beside the target and rename, so an existing grid is never left half-written.
     try:
         with atomic_path(out, suffix=".png") as tmp:
