@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from .common import positive_int
 import sys
 
-from ..scoring import DEFAULT_MAX_IMAGES, Ranking, rank, score
+from ..scoring import DEFAULT_MAX_IMAGES, Ranking, load_student, rank, score
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
@@ -56,46 +57,77 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(args: argparse.Namespace, device) -> dict:
     from ..data import load_data
     from .common import teacher_from_args
+    from .paths import blame
 
-    data = load_data(args.data, download=args.download)
-    teacher = teacher_from_args(args, data=data, device=device)
-    return dict(teacher=teacher, data=data, protocol=args.protocol, student=args.student, epochs=args.epochs,
+    with blame("--data", "data"):
+        data = load_data(args.data, download=args.download)
+    with blame("--teacher", "teacher"):
+        teacher = teacher_from_args(args, data=data, device=device)
+    with blame("--student", "student"):
+        student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
+    return dict(teacher=teacher, data=data, protocol=args.protocol, student=student, epochs=args.epochs,
                 precision=args.precision, max_images=args.max_images, batch_size=args.batch_size, seed=args.seed,
                 device=device, progress=not args.no_progress)
 
 
-def run_score(args: argparse.Namespace) -> int:
-    from ..distributed import init_from_env, resolve_device
+def _check(args: argparse.Namespace):
+    """Output paths and the device, before any data or model is loaded."""
+    from ..distributed import resolve_device
+    from .paths import check_output_file
 
-    device = resolve_device(args.device)
+    check_output_file(args.report, "--report")
+    check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
+    return resolve_device(args.device)
+
+
+def _provenance(common: dict) -> dict:
+    from ..provenance import provenance
+
+    protocol = {"name": common["protocol"], "epochs": common["epochs"], "precision": common["precision"],
+                "max_images": common["max_images"]}
+    return provenance(device=common["device"], seed=common["seed"], batch_size=common["batch_size"],
+                      protocol=protocol, teacher=common["teacher"], data=common["data"], student=common["student"])
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from ..distributed import init_from_env
+
+    device = _check(args)
     with init_from_env(device):
-        _emit(Ranking(score(args.das, **_common(args, device))), args, ranked=False)
+        common = _common(args, device)
+        results = Ranking(score(args.das, **common))
+        _emit(results, args, ranked=False, record=_provenance(common))
     return 0
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    from ..distributed import init_from_env, resolve_device
+    from ..distributed import init_from_env
 
-    device = resolve_device(args.device)
+    device = _check(args)
     with init_from_env(device):
-        _emit(rank(args.das, by=args.by, **_common(args, device)), args, ranked=True)
+        common = _common(args, device)
+        results = rank(args.das, by=args.by, **common)
+        _emit(results, args, ranked=True, record=_provenance(common))
     return 0
 
 
-def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
+def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: dict) -> None:
     from ..distributed import is_main_process
     from ..io import atomic_write_text
+    from ..provenance import with_provenance, write_csv_sidecar
     from ..report import format_table, markdown_report, summary_line
 
     if not is_main_process():
         return
     if args.report:
         atomic_write_text(args.report, markdown_report(results, ranked=ranked))
-    if args.out:
-        text = results.to_frame().to_csv(index=False) if args.out.endswith(".csv") else results.to_json() + "\n"
-        atomic_write_text(args.out, text)
+    if args.out and args.out.lower().endswith(".csv"):
+        atomic_write_text(args.out, results.to_frame().to_csv(index=False))
+        write_csv_sidecar(args.out, record)
+    elif args.out:
+        atomic_write_text(args.out, json.dumps(with_provenance(results.to_records(), record), indent=2) + "\n")
     if args.json:
-        print(results.to_json())
+        print(json.dumps(with_provenance(results.to_records(), record), indent=2))
     else:
         print(summary_line(results))
         print(format_table(results, ranked=ranked))

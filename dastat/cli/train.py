@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..kd import TrainingDiverged, TrainingInterrupted, train
 
+    from ..distributed import resolve_device
+    from .paths import check_output_dir
+
+    check_output_dir(args.out, "--out", markers=("config.json",))
+    resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     options = {k: getattr(args, k) for k in _CONFIG_ARGS}

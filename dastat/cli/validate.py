@@ -35,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distributed import resolve_device
     from ..validate import format_correlations, validate
+    from .paths import check_output_dir
+
+    check_output_dir(args.out, "--out", markers=("validate.json",))
+    resolve_device(args.device)
 
     result = validate(
         args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
