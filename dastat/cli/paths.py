@@ -75,3 +75,17 @@ def blame(flag: str, word: str) -> Iterator[None]:
         if flag in str(exc) or word in str(exc).lower():
             raise
         raise UserError(f"{flag}: {exc}") from None
+
+
+def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None = None) -> None:
+    """Fail on a misspelt DA or student before any data or model is loaded."""
+    from .. import models
+    from ..augment.registry import check
+
+    for spec in [das] if isinstance(das, str) else das or ():
+        with blame("--da", "augmentation"):
+            check(spec)
+    if student is not None and student not in models.list() and not Path(student).is_file() \
+            and ":" not in student:
+        raise UserError(f"--student {student!r} is neither a zoo architecture (see 'dastat zoo list') "
+                        "nor a checkpoint file")

@@ -73,10 +73,11 @@ def _common(args: argparse.Namespace, device) -> dict:
 def _check(args: argparse.Namespace):
     """Output paths and the device, before any data or model is loaded."""
     from ..distributed import resolve_device
-    from .paths import check_output_file
+    from .paths import check_inputs, check_output_file
 
     check_output_file(args.report, "--report")
     check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
+    check_inputs(das=args.das, student=args.student)
     return resolve_device(args.device)
 
 

@@ -78,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from ..kd import TrainingDiverged, TrainingInterrupted, train
 
     from ..distributed import resolve_device
-    from .paths import check_output_dir
+    from .paths import check_inputs, check_output_dir
 
     check_output_dir(args.out, "--out", markers=("config.json",))
+    check_inputs(das=args.da, student=args.student)
     resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -37,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import resolve_device
     from ..validate import format_correlations, validate
-    from .paths import check_output_dir
+    from .paths import check_inputs, check_output_dir
 
     check_output_dir(args.out, "--out", markers=("validate.json",))
+    check_inputs(das=args.das, student=args.student)
     resolve_device(args.device)
 
     result = validate(
