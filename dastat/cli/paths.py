@@ -41,7 +41,8 @@ def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Itera
     _writable(parent, flag, path)
 
 
-def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterable[str] = ()) -> None:
+def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterable[str] = (),
+                     what: str = "the results") -> None:
     """Fail when ``path`` cannot become or be an output folder.
 
     With ``markers``, an existing non-empty folder must hold one of those files (it is
@@ -56,14 +57,14 @@ def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterabl
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    where = f"cannot write {what} to {flag} {path}"
     if not probe.is_dir():
-        what = "is a file" if probe == path else f"lies under {probe}, which is a file"
-        raise UserError(f"{flag} {path} {what}, not a folder")
+        raise UserError(f"{where}: {probe} is a file, not a folder")
     markers = tuple(markers)
     if markers and probe == path and any(path.iterdir()) and not any((path / m).exists() for m in markers):
-        raise UserError(f"{flag} {path} holds other files and no {' or '.join(markers)}; "
-                        "give an empty or new folder")
-    _writable(probe, flag, path)
+        raise UserError(f"{where}: it holds other files and no {' or '.join(markers)}; give an empty or new folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{where}: {probe} is not writable; choose another place")
 
 
 @contextlib.contextmanager
@@ -87,5 +88,5 @@ def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None 
             check(spec)
     if student is not None and student not in models.list() and not Path(student).is_file() \
             and ":" not in student:
-        raise UserError(f"--student {student!r} is neither a zoo architecture (see 'dastat zoo list') "
-                        "nor a checkpoint file")
+        raise UserError(f"--student: unknown architecture {student!r}; give a zoo architecture "
+                        "(see 'dastat zoo list') or a checkpoint file")

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import resolve_device
     from .paths import check_inputs, check_output_dir
 
-    check_output_dir(args.out, "--out", markers=("config.json",))
+    check_output_dir(args.out, "--out", markers=("config.json",), what="the run")
     check_inputs(das=args.da, student=args.student)
     resolve_device(args.device)
     if args.threads:

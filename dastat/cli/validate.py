@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..validate import format_correlations, validate
     from .paths import check_inputs, check_output_dir
 
-    check_output_dir(args.out, "--out", markers=("validate.json",))
+    check_output_dir(args.out, "--out", markers=("validate.json",), what="the validation")
     check_inputs(das=args.das, student=args.student)
     resolve_device(args.device)
 
