@@ -90,3 +90,20 @@ def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None 
             and ":" not in student:
         raise UserError(f"--student: unknown architecture {student!r}; give a zoo architecture "
                         "(see 'dastat zoo list') or a checkpoint file")
+
+
+@contextlib.contextmanager
+def name_the_flag(**specs: str | None) -> Iterator[None]:
+    """Prefix ``--flag:`` to a :class:`UserError` that quotes a flag's value but names neither it nor its role.
+
+    ``name_the_flag(teacher="x.pth")`` turns "x.pth is empty" into "--teacher: x.pth is empty".
+    """
+    try:
+        yield
+    except UserError as exc:
+        text = str(exc)
+        for role, spec in specs.items():
+            parts = [spec, *str(spec).split(":")[1:]] if spec else []
+            if any(p and len(p) > 2 and p in text for p in parts) and role not in text.lower():
+                raise UserError(f"--{role}: {text}") from None
+        raise

@@ -37,19 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import resolve_device
     from ..validate import format_correlations, validate
-    from .paths import check_inputs, check_output_dir
+    from .paths import check_inputs, check_output_dir, name_the_flag
 
     check_output_dir(args.out, "--out", markers=("validate.json",), what="the validation")
     check_inputs(das=args.das, student=args.student)
     resolve_device(args.device)
 
-    result = validate(
-        args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
-        recipe=args.recipe, device=args.device, progress=not args.no_progress,
-        train_options={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "subset": args.subset,
-                       "test_subset": args.test_subset, "max_steps": args.max_steps},
-        score_options={"protocol": args.protocol, "max_images": args.max_images},
-    )
+    with name_the_flag(teacher=args.teacher, data=args.data, student=args.student):
+        result = validate(
+            args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
+            recipe=args.recipe, device=args.device, progress=not args.no_progress,
+            train_options={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "subset": args.subset,
+                           "test_subset": args.test_subset, "max_steps": args.max_steps},
+            score_options={"protocol": args.protocol, "max_images": args.max_images},
+        )
     frame = result.to_frame()
     columns = ["da", "t_stddev", "test_loss", "test_loss_std", "test_acc", "test_acc_std", "n_seeds"]
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
