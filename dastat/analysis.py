@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import UserError
+from .provenance import records_of
 
 if TYPE_CHECKING:  # pandas is imported only when a table is read
     import pandas as pd
@@ -356,8 +357,8 @@ def read_table(source: Any) -> "pd.DataFrame":
             if suffix == ".csv":
                 frame = pd.read_csv(path)
             elif suffix == ".json":
-                records = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                records = records_of(json.loads(path.read_text(encoding="utf-8")))
+                if records is None or not all(isinstance(r, dict) for r in records):
                     raise UserError(f"{path} must hold a JSON list of records (objects), one per row")
                 frame = pd.DataFrame.from_records(records)
             else:

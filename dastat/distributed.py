@@ -29,18 +29,45 @@ def is_main_process() -> bool:
     return process_group()[0] == 0
 
 
+def available_devices() -> list[str]:
+    """The ``--device`` values that work on this machine."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; a bare ``cuda`` → the local rank's GPU."""
+    """``auto`` → CUDA when available, else CPU; a bare ``cuda`` → the local rank's GPU.
+
+    Anything this machine cannot run on (``tpu``, ``meta``, ``cuda:1`` on one GPU, ...)
+    raises :class:`UserError` listing the values that work here.
+    """
     if device is None or str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    usable = available_devices()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        parsed = None
+    if parsed is None or not _usable(parsed, usable):
+        raise UserError(f"--device {str(device)!r} does not work on this machine; use one of {', '.join(usable)}")
+    device = parsed
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for, but no CUDA device is available")
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return device
+
+
+def _usable(device: torch.device, usable: list[str]) -> bool:
+    if device.type == "cpu":
+        return not device.index
+    if device.type not in usable:
+        return False
+    return device.index is None or f"{device.type}:{device.index}" in usable or device.type == "mps"
 
 
 @contextlib.contextmanager

@@ -25,6 +25,15 @@ from typing import Any
 
 SIDECAR_SUFFIX = ".provenance.json"
 
+#: The command line being run, when the CLI was called in-process (``main(argv)``), not from ``sys.argv``.
+_COMMAND: list[str] | None = None
+
+
+def set_command(argv: list[str] | None) -> None:
+    """Record the command line that :func:`provenance` names (None: ``sys.argv``)."""
+    global _COMMAND
+    _COMMAND = None if argv is None else ["dastat", *argv]
+
 
 @functools.lru_cache(maxsize=64)
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
@@ -85,7 +94,7 @@ def provenance(*, command: str | None = None, device: Any = None, seed: int | No
     student_spec = getattr(student, "source", student)
     record: dict[str, Any] = {
         **_versions(),
-        "command": command if command is not None else shlex.join(["dastat", *sys.argv[1:]]),
+        "command": command if command is not None else shlex.join(_COMMAND or ["dastat", *sys.argv[1:]]),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": str(device) if device is not None else None,
         "seed": seed,
@@ -112,3 +121,16 @@ def write_csv_sidecar(csv_path: str | os.PathLike, record: dict[str, Any]) -> Pa
     from .io import atomic_write_text
 
     return atomic_write_text(sidecar_path(csv_path), json.dumps({"provenance": record}, indent=2) + "\n")
+
+
+def records_of(loaded: Any) -> list | None:
+    """The result records of a loaded JSON file: a bare list (older files), or the list under
+    ``"results"`` (or ``"rows"``) of an object that also carries ``"provenance"``; None otherwise."""
+    if isinstance(loaded, dict):
+        loaded = loaded.get("results", loaded.get("rows"))
+    return loaded if isinstance(loaded, list) else None
+
+
+def with_provenance(results: list, record: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object dastat writes: ``{"provenance": record, "results": results}``."""
+    return {"provenance": record, "results": results}

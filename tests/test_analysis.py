@@ -262,7 +262,7 @@ def test_interval_columns_accept_all_three_spellings():
 def test_cli_json_reproduces_the_paper(paper, paper_csv, capsys):
     assert main(["correlate", str(paper_csv), "--x", "T_stddev", "--y", "S_test_loss", "--group", "pair_dataset",
                  "--json", "--resamples", "500"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["results"]
     assert [r["group"] for r in records] == list(dict.fromkeys(paper["pair_dataset"]))
     keys = {"group", "n", "pearson", "spearman", "kendall", "pearson_p", "spearman_p", "kendall_p",
             "pearson_ci", "spearman_ci", "kendall_ci"}

@@ -183,7 +183,7 @@ def test_torchrun_two_processes_agree_with_one(tmp_path, bundled_teacher, fmnist
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    two = json.loads(done.stdout)  # rank 0 alone printed one JSON list
+    two = json.loads(done.stdout)["results"]  # rank 0 alone printed one JSON object
     one = dastat.score("cutmix", bundled_teacher, fmnist, max_images=2048, precision=1e-6, device="cpu")
     assert len(two) == 1 and two[0]["n_forward"] == one.n_forward == 4096
     assert two[0]["t_stddev"] == pytest.approx(one.t_stddev, rel=1e-9)
@@ -197,7 +197,7 @@ def test_torchrun_two_processes_agree_with_one(tmp_path, bundled_teacher, fmnist
 def test_cli_rank_json(capsys):
     code = main(["rank", "--da", "identity", "--da", "cutout", "--max-images", "1024", "--json", "--no-progress"])
     assert code == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["results"]
     assert [set(JSON_KEYS) <= set(r) for r in records] == [True, True]
     assert records[0]["t_stddev"] <= records[1]["t_stddev"]
     assert {"distinct_from_next", "ce_cov_t", "affinity", "kl_view", "order_violation"} <= set(records[0])
@@ -265,7 +265,7 @@ def test_repdistiller_teacher_on_cifar100_without_arch(tmp_path, reference_dir, 
     code = main(["score", "--teacher", str(ckpt), "--data", f"cifar100:{root}", "--da", "cutmix",
                  "--max-images", "256", "--json", "--no-progress"])
     assert code == 0, capsys.readouterr().err
-    record = json.loads(capsys.readouterr().out)[0]
+    record = json.loads(capsys.readouterr().out)["results"][0]
     assert record["da"] == "cutmix" and record["n_forward"] == 512
     assert "resnet56" in record["teacher"]
 

@@ -17,8 +17,16 @@ from ..errors import UserError
 SUBCOMMANDS = ("score", "zoo", "augment", "train", "validate", "correlate", "plot")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose mistakes are one line, ``dastat: error: ...``, like every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        hint = f"; see '{self.prog} --help'"
+        self.exit(2, f"dastat: error: {message}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dastat",
         description="Rank data augmentations for knowledge distillation from the teacher alone.",
     )
@@ -37,17 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .. import __version__
 
-    try:
-        return version("dastat")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..provenance import set_command
+
+    set_command(None if argv is None else [str(a) for a in argv])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a malformed command line (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

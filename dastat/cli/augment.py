@@ -72,18 +72,19 @@ def run_preview(args: argparse.Namespace) -> int:
     from ..augment.registry import check
     from ..data import load_data
     from .common import teacher_from_args
+    from .paths import blame, check_output_file
 
     if args.images < 1:
         raise UserError("--images must be at least 1")
+    check_output_file(args.out, "--out", suffixes=(".png",))
     out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out must name a .png file, got {out}")
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise UserError(f"cannot write {out}: the folder {out.parent} does not exist")
     check(args.spec)  # a misspelt DA should fail before any data or model is loaded
-    data = load_data(args.data)
-    teacher = teacher_from_args(args, data)
-    aug = create(args.spec, AugmentContext.from_data(data, teacher=teacher))
+    with blame("--data", "data"):
+        data = load_data(args.data)
+    with blame("--teacher", "teacher"):
+        teacher = teacher_from_args(args, data)
+    context = AugmentContext.from_data(data, teacher=teacher)
+    aug = create(args.spec, context)
 
     g = torch.Generator().manual_seed(args.seed)
     n = min(args.images, len(data.train))

@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
                                confidence_level=args.level, n_resamples=args.resamples, method=args.ci,
                                seed=args.seed)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        from ..provenance import provenance, with_provenance
+
+        record = provenance(seed=args.seed, data=args.file, x=args.x, y=args.y, ci=args.ci, level=args.level)
+        print(json.dumps(with_provenance([r.to_dict() for r in results], record), indent=2))
     else:
         print(format_correlations(results, args.x, args.y))
     if args.report:

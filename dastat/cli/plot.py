@@ -36,9 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..plot import FORMATS, ranking_bars, save_figure, scatter
+    from .paths import check_output_file
 
     if args.out and Path(args.out).suffix.lower() not in FORMATS:
         raise UserError(f"--out must end in {', '.join(FORMATS)}, not {args.out!r}")
+    check_output_file(args.out, "--out")
     stem = Path(args.file).with_suffix("")
     if args.y:
         if args.by:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from ..scoring import DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, measure, rank
+from ..scoring import DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, load_student, measure, rank
 from .common import positive_int
 
 
@@ -31,7 +32,7 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per batch, also the unit over which a DA shares its random draw (default 64)")
-    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance) instead of a table")
     p.add_argument("--report", metavar="FILE", help="also write a human-readable report: FILE.md (Markdown) or "
                    "FILE.html (one self-contained page with the figures)")
     p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
@@ -54,36 +55,65 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(args: argparse.Namespace, device) -> dict:
     from ..data import load_data
     from .common import teacher_from_args
+    from .paths import blame
 
-    data = load_data(args.data, download=args.download)
-    teacher = teacher_from_args(args, data=data, device=device)
+    with blame("--data", "data"):
+        data = load_data(args.data, download=args.download)
+    with blame("--teacher", "teacher"):
+        teacher = teacher_from_args(args, data=data, device=device)
+    with blame("--student", "student"):
+        student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
     config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,
                          max_images=args.max_images, batch_size=args.batch_size, seed=args.seed, device=device,
                          progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))
-    return dict(teacher=teacher, data=data, student=args.student, config=config)
+    return dict(teacher=teacher, data=data, student=student, config=config)
+
+
+def _check(args: argparse.Namespace):
+    """Output paths and the device, before any data or model is loaded."""
+    from ..distributed import resolve_device
+    from .paths import check_inputs, check_output_file
+
+    check_output_file(args.report, "--report", suffixes=(".md", ".html"))
+    check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
+    check_inputs(das=args.das, student=args.student)
+    return resolve_device(args.device)
+
+
+def _provenance(common: dict) -> dict:
+    from ..provenance import provenance
+
+    config = common["config"]
+    protocol = {"name": config.protocol, **({"epochs": config.epochs} if config.protocol == "paper"
+                                             else {"precision": config.precision, "max_images": config.max_images})}
+    return provenance(device=config.device, seed=config.seed, batch_size=config.batch_size, protocol=protocol,
+                      teacher=common["teacher"], data=common["data"], student=common["student"])
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from ..distributed import init_from_env, resolve_device
+    from ..distributed import init_from_env
 
-    device = resolve_device(args.device)
+    device = _check(args)
     with init_from_env(device):
-        _emit(measure(args.das, **_common(args, device)), args, ranked=False)
+        common = _common(args, device)
+        _emit(measure(args.das, **common), args, ranked=False, record=_provenance(common))
     return 0
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    from ..distributed import init_from_env, resolve_device
+    from ..distributed import init_from_env
 
-    device = resolve_device(args.device)
+    device = _check(args)
     with init_from_env(device):
-        _emit(rank(args.das, **_common(args, device)), args, ranked=True)
+        common = _common(args, device)
+        _emit(rank(args.das, **common), args, ranked=True, record=_provenance(common))
     return 0
 
 
-def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
+def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: dict) -> None:
     from ..distributed import is_main_process
     from ..io import atomic_write_text
+    from ..provenance import with_provenance, write_csv_sidecar
     from ..report import format_table, markdown_report, summary_line
 
     if not is_main_process():
@@ -92,14 +122,16 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
         from ..html_report import write_html_report
 
         write_html_report(args.report, results.to_records(), ranked=ranked, title=f"dastat {args.command}",
-                          provenance=getattr(results, "provenance", None))
+                          provenance=record)
     elif args.report:
         atomic_write_text(args.report, markdown_report(results, ranked=ranked))
-    if args.out:
-        text = results.to_frame().to_csv(index=False) if args.out.endswith(".csv") else results.to_json() + "\n"
-        atomic_write_text(args.out, text)
+    if args.out and args.out.lower().endswith(".csv"):
+        atomic_write_text(args.out, results.to_frame().to_csv(index=False))
+        write_csv_sidecar(args.out, record)
+    elif args.out:
+        atomic_write_text(args.out, json.dumps(with_provenance(results.to_records(), record), indent=2) + "\n")
     if args.json:
-        print(results.to_json())
+        print(json.dumps(with_provenance(results.to_records(), record), indent=2))
     else:
         print(summary_line(results))
         print(format_table(results, ranked=ranked))
@@ -107,4 +139,3 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool) -> None:
             print(f"{results.total_forward:,} model forwards in all (the DAs share the originals; picking by "
                   f"the student counts its forwards too), {results.seconds:.0f} s.")
     sys.stdout.flush()
-

@@ -45,14 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
+    from ..distributed import resolve_device
     from ..validate import format_correlations, validate
+    from .paths import check_inputs, check_output_dir, check_output_file, name_the_flag
 
-    if args.report and not args.report.lower().endswith(".html"):
-        raise UserError(f"--report must end in .html, not {args.report!r}")
+    check_output_dir(args.out, "--out", markers=("validate.json",), what="the validation")
+    if args.report:
+        check_output_file(args.report, "--report", suffixes=(".html",))
+    check_inputs(das=args.das, student=args.student)
+    resolve_device(args.device)
 
     # With --json, stdout carries the JSON alone: the sweep's logs and epoch lines go to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), \
+            name_the_flag(teacher=args.teacher, data=args.data, student=args.student):
         result = validate(
             args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
             recipe=args.recipe, device=args.device, progress=not args.no_progress, workers=args.workers,

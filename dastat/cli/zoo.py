@@ -11,6 +11,7 @@ import json
 
 from .. import models
 from ..teacher import inspect_checkpoint
+from .common import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
 
     lister = sub.add_parser("list", help="architectures and their parameter counts")
-    lister.add_argument("--num-classes", type=int, default=100, help="classes to count parameters for (default 100)")
+    lister.add_argument("--num-classes", type=positive_int, default=100, help="classes to count parameters for (default 100)")
     lister.add_argument("--json", action="store_true", help="print JSON instead of a table")
     lister.set_defaults(func=run_list)
 

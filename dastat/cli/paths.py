@@ -1,0 +1,109 @@
+"""Output paths checked before any work: one sentence naming the flag when a result could not be written.
+
+Every subcommand calls these at the top of its ``run``, so a typo in ``--out`` costs
+nothing instead of a finished score or a trained student.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import UserError
+
+
+def _writable(folder: Path, flag: str, path: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: the folder {folder} is not writable; choose another place")
+
+
+def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Iterable[str] = ()) -> None:
+    """Fail when ``path`` cannot be written as a file: a folder, a missing or non-folder parent, no write access."""
+    if path is None:
+        return
+    if str(path) == "":
+        raise UserError(f"{flag} needs a file name, not an empty string")
+    path = Path(path)
+    suffixes = tuple(suffixes)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name inside it")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UserError(f"{flag} must end in {' or '.join(suffixes)}, not {str(path)!r}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{flag} {path}: {parent} is a file, not a folder")
+    if not parent.exists():
+        raise UserError(f"{flag} {path}: the folder {parent} does not exist; create it first")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{flag} {path}: the file is not writable; choose another name")
+    _writable(parent, flag, path)
+
+
+def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterable[str] = (),
+                     what: str = "the results") -> None:
+    """Fail when ``path`` cannot become or be an output folder.
+
+    With ``markers``, an existing non-empty folder must hold one of those files (it is
+    then a folder of this kind, to continue); any other non-empty folder is refused, so
+    a result never lands among unrelated files.
+    """
+    if path is None:
+        return
+    if str(path) == "":
+        raise UserError(f"{flag} needs a folder name, not an empty string")
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    where = f"cannot write {what} to {flag} {path}"
+    if not probe.is_dir():
+        raise UserError(f"{where}: {probe} is a file, not a folder")
+    markers = tuple(markers)
+    if markers and probe == path and any(path.iterdir()) and not any((path / m).exists() for m in markers):
+        raise UserError(f"{where}: it holds other files and no {' or '.join(markers)}; give an empty or new folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{where}: {probe} is not writable; choose another place")
+
+
+@contextlib.contextmanager
+def blame(flag: str, word: str) -> Iterator[None]:
+    """Prefix ``flag`` to a :class:`UserError` raised inside whose message does not already name ``word``."""
+    try:
+        yield
+    except UserError as exc:
+        if flag in str(exc) or word in str(exc).lower():
+            raise
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None = None) -> None:
+    """Fail on a misspelt DA or student before any data or model is loaded."""
+    from .. import models
+    from ..augment.registry import check
+
+    for spec in [das] if isinstance(das, str) else das or ():
+        with blame("--da", "augmentation"):
+            check(spec)
+    if student is not None and student not in models.list() and not Path(student).is_file() \
+            and ":" not in student:
+        raise UserError(f"--student: unknown architecture {student!r}; give a zoo architecture "
+                        "(see 'dastat zoo list') or a checkpoint file")
+
+
+@contextlib.contextmanager
+def name_the_flag(**specs: str | None) -> Iterator[None]:
+    """Prefix ``--flag:`` to a :class:`UserError` that quotes a flag's value but names neither it nor its role.
+
+    ``name_the_flag(teacher="x.pth")`` turns "x.pth is empty" into "--teacher: x.pth is empty".
+    """
+    try:
+        yield
+    except UserError as exc:
+        text = str(exc)
+        for role, spec in specs.items():
+            parts = [spec, *str(spec).split(":")[1:]] if spec else []
+            if any(p and len(p) > 2 and p in text for p in parts) and role not in text.lower():
+                raise UserError(f"--{role}: {text}") from None
+        raise
