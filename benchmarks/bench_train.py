@@ -45,7 +45,7 @@ def get_teacher(data, device) -> Teacher:
     try:
         return load_teacher(None, data=data, device=device)
     except UserError:
-        net = models.create("resnet20", num_classes=data.num_classes, in_channels=data.channels)
+        net = models.create_model("resnet20", num_classes=data.num_classes, in_channels=data.channels)
         return Teacher(net, data.mean, data.std, num_classes=data.num_classes, in_channels=data.channels,
                        arch="resnet20", source="fresh resnet20").to(device)
 
@@ -89,7 +89,7 @@ def bench_loop(teacher, data, args) -> float:
                                          drop_last=True, pin_memory=device.type == "cuda")
     aug = create(args.da, AugmentContext.from_data(data, teacher=teacher))
     t_net = teacher.model
-    student = models.create("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
+    student = models.create_model("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator(device=device).manual_seed(0)
     start, seen = None, 0
@@ -122,7 +122,7 @@ def bench_bare(teacher, data, args) -> float:
     images = data.train.images[: 2 * b * n_steps].to(device).float().div_(255).sub_(mean).div_(std)
     views, labels = images.view(n_steps, 2 * b, *images.shape[1:]), data.train.labels[: 2 * b * n_steps:2].to(device)
     t_net = teacher.model
-    student = models.create("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
+    student = models.create_model("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     for i in range(n_steps):
         if i == args.warmup:

@@ -179,7 +179,7 @@ def test_cli_preview_writes_a_png(tmp_path, fmnist):
     from dastat import models
 
     weights = tmp_path / "teacher.pth"
-    torch.save(models.create("resnet20", num_classes=10, in_channels=1).state_dict(), weights)
+    torch.save(models.create_model("resnet20", num_classes=10, in_channels=1).state_dict(), weights)
     out = tmp_path / "grid.png"
     args = ["augment", "preview", "cutmix_pick_t", "--images", "3", "--teacher", str(weights), "--arch", "resnet20"]
     assert main(args + ["--out", str(out)]) == 0

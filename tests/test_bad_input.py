@@ -50,8 +50,8 @@ def world(tmp_path_factory) -> Path:
         (w / "notimages" / cls / "readme.txt").write_text("not an image\n")
     (w / "corrupt_jpeg" / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 20)
     torch.manual_seed(0)
-    torch.save(models.create("resnet8", num_classes=2).state_dict(), w / "c2.pth")
-    torch.save(models.create("resnet8", num_classes=10).state_dict(), w / "c10rgb.pth")
+    torch.save(models.create_model("resnet8", num_classes=2).state_dict(), w / "c2.pth")
+    torch.save(models.create_model("resnet8", num_classes=10).state_dict(), w / "c10rgb.pth")
     bundled = next((Path(__file__).resolve().parents[1] / "dastat" / "zoo").glob("*.safetensors"))
     (w / "truncated.safetensors").write_bytes(bundled.read_bytes()[: bundled.stat().st_size // 2])
     good = w / "c2.pth"
@@ -205,7 +205,7 @@ CASES = _score_rank_cases(["score"]) + _score_rank_cases(["rank"]) + [
     ("train:out-not-a-run", TRAIN + ["--out", "{t}/nonrun"], "--out"),
     ("train:out-empty", TRAIN + ["--out", ""], "--out"),
     ("train:resume-missing", TRAIN + ["--resume", "{w}/nope"], "resume"),
-    ("train:resume-garbled", TRAIN + ["--resume", "{w}/garbled_run"], "resume"),
+    ("train:resume-garbled", TRAIN + ["--resume", "{w}/garbled_run"], "config.json"),
     ("train:resume-half", TRAIN + ["--resume", "{w}/half_run"], "resume"),
     ("train:resume-and-out", TRAIN + ["--resume", "{w}/garbled_run", "--out", "{t}/run"], "--out"),
     ("train:student-unknown", TRAIN + ["--out", "{t}/run", "--student", "resnet9"], "student"),
@@ -213,7 +213,7 @@ CASES = _score_rank_cases(["score"]) + _score_rank_cases(["rank"]) + [
     ("train:teacher-torchvision-nosuch", TRAIN + ["--out", "{t}/run", "--teacher", "torchvision:nosuch"],
      "teacher"),
     ("train:data-unknown", TRAIN + ["--out", "{t}/run", "--data", "nosuchset"], "data"),
-    ("train:data-not-in-memory", TRAIN + ["--out", "{t}/run", "--data", DATA, "--teacher", "{w}/c2.pth"], "data"),
+    ("train:data-missing-folder", TRAIN + ["--out", "{t}/run", "--data", "imagefolder:{t}/nofolder"], "nofolder"),
     ("train:da-unknown", TRAIN + ["--out", "{t}/run", "--da", "nosuch"], "nosuch"),
     ("train:da-huge-padding", TRAIN + ["--out", "{t}/run", "--da", "crop_flip(padding=100000)"], "padding"),
     ("train:epochs-negative", TRAIN + ["--out", "{t}/run", "--epochs", "-1"], "--epochs"),
@@ -350,14 +350,14 @@ def _fill(argv: list[str], t: Path, w: Path) -> list[str]:
 
 def _sweep_folders(t: Path) -> None:
     """A sweep folder whose validate.json is corrupt, and one whose scores.json is."""
-    from dastat.validate import _sweep_config
-
     (t / "badsweep").mkdir()
     (t / "badsweep" / "validate.json").write_text("{corrupt")
     (t / "badscores").mkdir()
-    config = _sweep_config(das=["identity", "flip", "cutmix"], teacher=None, data=None, student="resnet8", seeds=1,
-                           recipe="quick", train_options={"subset": 128, "test_subset": 64, "max_steps": 1},
-                           score_options={"max_images": 128})
+    # The options the VALIDATE command line records, so the rerun reaches the damaged scores.json.
+    options = dict(das=["identity", "flip", "cutmix"], teacher=None, data=None, student="resnet8", seeds=1,
+                   recipe="quick", train_options={"subset": 128, "test_subset": 64, "max_steps": 1},
+                   score_options={"max_images": 128})
+    config = {"kind": "dastat validate", "options": options}
     (t / "badscores" / "validate.json").write_text(json.dumps(config, indent=2) + "\n")
     (t / "badscores" / "scores.json").write_text("[{truncated")
 
@@ -434,7 +434,8 @@ def _api_cases():
         ("correlate:level", call(dastat.correlate, [1, 2, 3], [1, 3, 2], confidence_level=2), "level"),
         ("correlate:method", call(dastat.correlate, [1, 2, 3], [1, 3, 2], method="abc"), "abc"),
         ("augment.create:unknown", call(augment.create, "nosuch"), "nosuch"),
-        ("augment.create:huge-padding", call(augment.create, "crop_flip(padding=100000)"), "padding"),
+        ("augment.create:huge-padding", call(augment.create, "crop_flip(padding=100000)",
+                                             augment.AugmentContext(image_size=28, channels=1)), "padding"),
         ("augment.create:repeated-keyword", call(augment.create, "cutout(size=8,size=9)"), "size"),
         ("plot.scatter:missing-columns", call(plot.scatter, "{w}/missing.csv", y="test_loss"), "t_stddev"),
         ("plot.scatter:missing-file", call(plot.scatter, "{w}/nope.csv"), "nope.csv"),

@@ -30,7 +30,7 @@ def tiny(tmp_path_factory):
         for i in range(8):
             Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(w / "folder" / cls / f"{i}.png")
     torch.manual_seed(0)
-    torch.save(models.create("resnet8", num_classes=2).state_dict(), w / "t.pth")
+    torch.save(models.create_model("resnet8", num_classes=2).state_dict(), w / "t.pth")
     return w
 
 

@@ -17,7 +17,7 @@ from dastat.errors import UserError
 @pytest.fixture
 def small_ckpt(tmp_path):
     torch.manual_seed(0)
-    net = models.create("resnet8", num_classes=10)
+    net = models.create_model("resnet8", num_classes=10)
     torch.save({"model": net.state_dict(), "epoch": 12, "best_acc": 88.5}, tmp_path / "ckpt.pth")
     return net, tmp_path / "ckpt.pth"
 

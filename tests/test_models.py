@@ -29,7 +29,7 @@ def manifest(reference_dir):
 
 
 def test_list_names_every_architecture(manifest):
-    assert models.list() == ARCHS
+    assert models.list_models() == ARCHS
     assert set(manifest) == set(ARCHS)
 
 
@@ -41,7 +41,7 @@ def test_keys_shapes_and_parameter_count_match_manifest(arch, manifest):
 
 
 def test_create_builds_real_weights():
-    net = models.create("wrn_16_1", num_classes=7, in_channels=1)
+    net = models.create_model("wrn_16_1", num_classes=7, in_channels=1)
     assert net.fc.out_features == 7 and net.conv1.in_channels == 1
     assert not any(p.is_meta for p in net.parameters())
 
@@ -50,7 +50,7 @@ def test_create_builds_real_weights():
 def test_reference_logits(arch, reference_dir):
     folder = reference_dir / "repdistiller" / f"{arch}_vanilla"
     state = torch.load(folder / "ckpt_epoch_240.pth", map_location="cpu", weights_only=True)["model"]
-    net = models.create(arch, num_classes=100)
+    net = models.create_model(arch, num_classes=100)
     missing, unexpected = net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing)
     x = torch.load(reference_dir / "repdistiller" / "input.pt", weights_only=True)
@@ -85,6 +85,6 @@ def test_detect_without_num_batches_tracked():
 
 def test_unknown_architecture_suggests_a_name():
     with pytest.raises(UserError, match="unknown architecture 'resnet57'.*'resnet56'"):
-        models.create("resnet57")
+        models.create_model("resnet57")
     with pytest.raises(UserError, match="'MobileNetV2'"):
-        models.create("mobilenetv2")
+        models.create_model("mobilenetv2")

@@ -40,7 +40,7 @@ def x_ref(reference_dir):
 def small():
     """A resnet8 for 10 classes with non-trivial BatchNorm statistics, and its logits on a fixed batch."""
     torch.manual_seed(0)
-    net = models.create("resnet8", num_classes=10).eval()
+    net = models.create_model("resnet8", num_classes=10).eval()
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -108,7 +108,7 @@ def test_wrapped_half_precision_state_dict_without_step_counters(small, tmp_path
     teacher = load_teacher(tmp_path / "ckpt.pth", data="cifar10")
     assert teacher.arch == "resnet8"
     assert teacher.meta["extras"] == {"epoch": 3, "best_acc": 91.5} and teacher.meta["ignored"] == ["optimizer"]
-    half = models.create("resnet8", num_classes=10)
+    half = models.create_model("resnet8", num_classes=10)
     half.load_state_dict({k[len("module."):]: v.float() for k, v in state.items()}, strict=False)
     with torch.no_grad():
         assert _close(_logits(teacher, x), half.eval()(x))

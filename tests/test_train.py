@@ -22,7 +22,7 @@ def teacher_file(tmp_path_factory):
     """A small seeded teacher for Fashion-MNIST, saved the RepDistiller way (its accuracy does not matter)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("teacher") / "resnet8_fmnist.pth"
-    net = models.create("resnet8", num_classes=10, in_channels=1)
+    net = models.create_model("resnet8", num_classes=10, in_channels=1)
     torch.save({"model": net.state_dict(), "arch": "resnet8", "mean": [0.286], "std": [0.353]}, path)
     return path
 
@@ -137,7 +137,7 @@ def test_unknown_architecture(capsys, tmp_path, teacher_file):
 
 def test_student_teacher_class_mismatch(capsys, tmp_path, teacher_file):
     other = tmp_path / "student5.pth"
-    torch.save({"model": models.create("resnet8", num_classes=5, in_channels=1).state_dict()}, other)
+    torch.save({"model": models.create_model("resnet8", num_classes=5, in_channels=1).state_dict()}, other)
     code, err = _cli(capsys, "--teacher", str(teacher_file), "--student", str(other), "--mean", "0.3", "--std", "0.3",
                      "--out", str(tmp_path / "r"))
     assert code == 2 and "5 classes" in err and len(err.strip().splitlines()) == 1
@@ -145,7 +145,7 @@ def test_student_teacher_class_mismatch(capsys, tmp_path, teacher_file):
 
 def test_teacher_for_other_data(capsys, tmp_path):
     cifar = tmp_path / "cifar_teacher.pth"
-    torch.save({"model": models.create("resnet8", num_classes=100, in_channels=3).state_dict()}, cifar)
+    torch.save({"model": models.create_model("resnet8", num_classes=100, in_channels=3).state_dict()}, cifar)
     code, err = _cli(capsys, "--teacher", str(cifar), "--out", str(tmp_path / "r"))
     assert code == 2 and "100 classes" in err
 

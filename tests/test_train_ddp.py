@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_two_processes_on_gloo(tmp_path):
     teacher = tmp_path / "teacher.pth"
     torch.manual_seed(0)
-    torch.save({"model": models.create("resnet8", num_classes=10, in_channels=1).state_dict(),
+    torch.save({"model": models.create_model("resnet8", num_classes=10, in_channels=1).state_dict(),
                 "mean": [0.286], "std": [0.353]}, teacher)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

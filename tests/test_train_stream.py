@@ -42,7 +42,7 @@ def folder(tmp_path_factory):
 def teacher_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("teacher") / "resnet8_3.pth"
-    torch.save({"model": models.create("resnet8", num_classes=3).state_dict()}, path)
+    torch.save({"model": models.create_model("resnet8", num_classes=3).state_dict()}, path)
     return path
 
 

@@ -86,7 +86,7 @@ def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None 
     for spec in [das] if isinstance(das, str) else das or ():
         with blame("--da", "augmentation"):
             check(spec)
-    if student is not None and student not in models.list() and not Path(student).is_file() \
+    if student is not None and student not in models.list_models() and not Path(student).is_file() \
             and ":" not in student:
         raise UserError(f"--student: unknown architecture {student!r}; give a zoo architecture "
                         "(see 'dastat zoo list') or a checkpoint file")
