@@ -133,19 +133,6 @@ def test_statistic_directions_agree_with_the_direction_table():
             assert all(way == direction(name + suffix) for suffix in suffixes), name
 
 
-def test_no_function_in_scoring_or_stats_is_longer_than_80_lines():
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1] / "dastat"
-    files = [*root.glob("scoring*.py"), *root.glob("scoring/*.py"), *root.glob("stats/*.py")]
-    assert files
-    long = [f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for path in files for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
-    assert not long
-
-
 def test_entropy_matches_scipy():
     p = _random_units(8, 20, 6)
     np.testing.assert_allclose(entropy(p).numpy(), sps.entropy(p.numpy(), axis=1), rtol=1e-10)
