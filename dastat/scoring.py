@@ -31,14 +31,14 @@ import torch
 
 from . import augment as augment_lib
 from .augment.base import AugmentContext, Augmentation
-from .data import ImageData, load_data
+from .data import ImageData
 from .distributed import process_group, resolve_device
 from .errors import UserError
 from .seeding import stable_seed
 from .stats import GROUP_SIZE, Grouper, MeanStat, TStddev, entropy
 from .stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
 from .stats.compare import holm, paired_test
-from .teacher import Teacher, check_compatible, load_teacher
+from .teacher import Teacher, describe_inputs, load_teacher, resolve_teacher_and_data
 
 PROTOCOLS = ("fast", "paper")
 #: Statistics a ranking can be sorted by (``--by``), and whether lower is better: the
@@ -318,6 +318,7 @@ class _Engine:
             _put(extra, name, ce_s[name] if ce_s is not None else None)
         for name, estimate in _global(run.companions).compute(mixes=run.aug.mixes).items():
             _put(extra, name, estimate)
+        extra.update(describe_inputs(self.teacher, self.data))
         extra.update({"epochs": self.epochs} if self.protocol == "paper"
                      else {"precision": self.precision, "max_images": self.max_images})
         return ScoreResult(
@@ -420,11 +421,7 @@ def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=Non
 
 def _prepare(teacher, data, student, device, seed):
     device = resolve_device(device)
-    if data is None or isinstance(data, str):
-        data = load_data(data)
-    if teacher is None or isinstance(teacher, (str, bytes)) or hasattr(teacher, "__fspath__"):
-        teacher = load_teacher(teacher, data=data)
-    check_compatible(teacher, data)
+    teacher, data = resolve_teacher_and_data(teacher, data)
     if student is not None and not isinstance(student, torch.nn.Module):
         student = load_student(student, data, seed=seed)
     teacher = teacher.to(device).eval()

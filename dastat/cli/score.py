@@ -11,12 +11,10 @@ from ..scoring import DEFAULT_MAX_IMAGES, Ranking, rank, score
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
-    from .common import add_teacher_arguments
+    from .common import add_data_arguments, add_teacher_arguments
 
     add_teacher_arguments(p)
-    p.add_argument("--data", default=None, metavar="SPEC",
-                   help="fashion-mnist (default), cifar10[:ROOT], cifar100[:ROOT], imagefolder:PATH[,size=N]")
-    p.add_argument("--download", action="store_true", help="let torchvision download a missing dataset (needs internet)")
+    add_data_arguments(p)
     p.add_argument("--da", action="append", required=da_required, metavar="SPEC", dest="das",
                    help="a data augmentation spec, e.g. cutmix, 'cutout(size=8)', crop_flip+mixup; repeatable"
                    + ("" if da_required else " (default: the paper's nine)"))
@@ -54,11 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(args: argparse.Namespace, device) -> dict:
-    from ..data import load_data
-    from .common import teacher_from_args
+    from .common import teacher_and_data_from_args
 
-    data = load_data(args.data, download=args.download)
-    teacher = teacher_from_args(args, data=data, device=device)
+    teacher, data = teacher_and_data_from_args(args, device)
     return dict(teacher=teacher, data=data, protocol=args.protocol, student=args.student, epochs=args.epochs,
                 precision=args.precision, max_images=args.max_images, batch_size=args.batch_size, seed=args.seed,
                 device=device, progress=not args.no_progress)

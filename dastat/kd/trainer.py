@@ -47,12 +47,12 @@ from torch import nn
 from .. import models
 from ..augment import AugmentContext, Augmentation, create as create_augmentation
 from ..augment.functional import to_float
-from ..data import ImageData, load_data
+from ..data import ImageData
 from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..io import atomic_torch_save, atomic_write_text
 from ..seeding import stable_seed
-from ..teacher import Teacher, check_compatible, load_teacher
+from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
 from .loss import distillation_loss
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
 
@@ -153,12 +153,6 @@ def _num_outputs(net: nn.Module, data: ImageData) -> int:
         out = net.eval()(torch.zeros(1, data.channels, data.image_size, data.image_size))
         net.train(was)
     return int(out.shape[-1])
-
-
-def _load_teacher(cfg: TrainConfig, data: ImageData, device: torch.device) -> Teacher:
-    teacher = load_teacher(cfg.teacher, arch=cfg.arch, data=data, mean=cfg.mean, std=cfg.std,
-                           trust=cfg.trust_checkpoint)
-    return teacher.to(device)
 
 
 def _train_indices(cfg: TrainConfig, n: int) -> torch.Tensor:
@@ -399,11 +393,11 @@ def _run(cfg: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: t
     main = rank == 0
 
     # 3. Data, teacher, student, DA: the shared layers, nothing of our own.
-    data = data if data is not None else load_data(cfg.data)
+    teacher, data = resolve_teacher_and_data(teacher if teacher is not None else cfg.teacher,
+                                             data if data is not None else cfg.data, arch=cfg.arch, mean=cfg.mean,
+                                             std=cfg.std, trust=cfg.trust_checkpoint, device=device)
     if data.test is None or not hasattr(data.train, "images"):
         raise UserError(f"dastat train needs a dataset held in memory with a test split; {data.name} is not")
-    teacher = (teacher if teacher is not None else _load_teacher(cfg, data, device)).to(device)
-    check_compatible(teacher, data)
     torch.manual_seed(cfg.seed)
     net, arch = _build_student(cfg, data, teacher)
     mean = [float(v) for v in teacher.mean.flatten().tolist()]
