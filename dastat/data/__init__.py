@@ -295,7 +295,8 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
                     "batches.meta", "labels", "label_names"),
         "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
     }[name]
-    root_path = Path(root or os.environ.get("DASTAT_DATA") or "./data")
+    where = root or os.environ.get("DASTAT_DATA") or "./data"
+    root_path = Path(where)
     base = root_path / folder if (root_path / folder).is_dir() else root_path
     if not (base / train_files[0]).exists():
         if download:
@@ -306,7 +307,7 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
             cls(str(root_path), train=False, download=True)
             return _load_cifar(name, root, download=False)
         raise UserError(
-            f"{name} was not found under {root_path} (expected {folder}/ in torchvision's format); "
+            f"{name} was not found under {where} (expected {folder}/ in torchvision's format); "
             f"pass --data {name}:ROOT, or add --download to fetch it"
         )
 
