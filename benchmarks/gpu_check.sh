@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 DEVICE=${DEVICE:-cuda}
 RANK_TOLERANCE=${RANK_TOLERANCE:-0.02}
+BENCH_STEPS=${BENCH_STEPS:-100}  # a dry run on the CPU can use fewer
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 FAILED=()
@@ -33,7 +34,7 @@ find_python() {
 
 PY=$(find_python) || { echo "FAIL: no Python with torch, and 'make install' failed"; exit 1; }
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-dastat() { "$PY" -m dastat "$@"; }
+DASTAT=("$PY" -m dastat)
 
 say "environment"
 "$PY" - <<EOF || { echo "FAIL: $DEVICE is not usable"; exit 1; }
@@ -43,7 +44,7 @@ if "$DEVICE".startswith("cuda"):
     assert torch.cuda.is_available(), "torch sees no CUDA device"
     print("device:", torch.cuda.get_device_name(0))
 EOF
-dastat evaluate --max-images 64 --device cpu >/dev/null || { echo "FAIL: the bundled default does not load (Fashion-MNIST missing? run: make data)"; exit 1; }
+"${DASTAT[@]}" evaluate --max-images 64 --device cpu >/dev/null || { echo "FAIL: the bundled default does not load (Fashion-MNIST missing? run: make data)"; exit 1; }
 
 say "1. CUDA-only tests"
 cuda_tests=$(grep -l "torch.cuda.is_available" tests/*.py)
@@ -58,8 +59,8 @@ fi
 
 say "2. dastat rank on $DEVICE vs CPU (same seed)"
 RANK_ARGS=(rank --da identity --da crop_flip --da mixup --da cutmix --max-images 2048 --precision 1e-9 --seed 0 --json --no-progress)
-if timeout 120 dastat "${RANK_ARGS[@]}" --device "$DEVICE" >"$WORK/rank_dev.json" &&
-   timeout 150 dastat "${RANK_ARGS[@]}" --device cpu >"$WORK/rank_cpu.json"; then
+if timeout 120 "${DASTAT[@]}" "${RANK_ARGS[@]}" --device "$DEVICE" >"$WORK/rank_dev.json" &&
+   timeout 150 "${DASTAT[@]}" "${RANK_ARGS[@]}" --device cpu >"$WORK/rank_cpu.json"; then
     if "$PY" - "$WORK/rank_dev.json" "$WORK/rank_cpu.json" "$RANK_TOLERANCE" <<'EOF'; then pass "rank $DEVICE vs CPU"; else fail "rank $DEVICE vs CPU"; fi
 import json, sys
 dev, cpu = ({r["da"]: r for r in json.load(open(p))} for p in sys.argv[1:3])
@@ -79,7 +80,7 @@ fi
 
 say "3. dastat train with bf16 autocast on $DEVICE"
 AMP=bf16
-if timeout 150 dastat train --device "$DEVICE" --amp "$AMP" --recipe quick --student resnet8 --da cutmix \
+if timeout 150 "${DASTAT[@]}" train --device "$DEVICE" --amp "$AMP" --recipe quick --student resnet8 --da cutmix \
         --max-steps 40 --subset 2560 --test-subset 1000 --out "$WORK/run" --no-progress &&
    "$PY" - "$WORK/run" <<'EOF'; then pass "train --amp $AMP"; else fail "train --amp $AMP"; fi
 import json, math, sys
@@ -91,7 +92,7 @@ sys.exit(0 if all(math.isfinite(float(last[k])) for k in ("train_loss", "test_lo
 EOF
 
 say "4. benchmarks/bench_train.py on $DEVICE"
-if timeout 200 "$PY" benchmarks/bench_train.py --device "$DEVICE" --steps 100 --rounds 3 | tee "$WORK/bench.log"; then
+if timeout 200 "$PY" benchmarks/bench_train.py --device "$DEVICE" --steps "$BENCH_STEPS" --rounds 3 | tee "$WORK/bench.log"; then
     if "$PY" - "$WORK/bench.log" <<'EOF'; then pass "bench_train targets"; else fail "bench_train targets"; fi
 import re, sys
 text = open(sys.argv[1]).read()

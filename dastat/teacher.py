@@ -705,27 +705,13 @@ def resolve_teacher_and_data(
         data = _data_for(classes, channels, loaded.source if loaded else getattr(teacher, "source", "given"), announce)
     if not isinstance(data, ImageData):
         prep = (loaded.preprocessing if loaded else getattr(teacher, "meta", {}).get("preprocessing")) or {}
-        data = load_data(data, download=download, resolution=_resolution(prep, size, resize), channels=channels,
+        res = Resolution(prep["size"], prep.get("resize"), prep.get("interpolation") or "bilinear") if prep else None
+        data = load_data(data, download=download, resolution=res, size=size, resize=resize, channels=channels,
                          workers=workers, base_view=base_view)
     if loaded is not None:
         teacher = _build_teacher(loaded, data, mean, std)
     check_compatible(teacher, data)
     return (teacher.to(device) if device is not None else teacher), data
-
-
-def _resolution(prep: Mapping[str, Any], size: int | None, resize: int | None):
-    """The folder resolution: ``size``/``resize`` given, else the teacher's (a new size keeps its crop ratio)."""
-    from .data import Resolution
-
-    if not (prep.get("size") or size):
-        if resize is not None:
-            raise UserError("--resize needs --size (the crop the teacher sees)")
-        return None
-    t_size, t_resize = prep.get("size"), prep.get("resize")
-    if resize is None and size is not None:
-        resize = max(size, round(size * t_resize / t_size)) if t_size and t_resize and size > 0 else None
-    return Resolution(size or t_size, resize or (t_resize if size is None else None),
-                      prep.get("interpolation") or "bilinear")
 
 
 def describe_inputs(teacher: Any, data: Any) -> dict[str, Any]:

@@ -156,11 +156,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_data(spec: str | None = None, *, download: bool = False, resolution: Resolution | None = None,
-              channels: int | None = None, workers: int | None = None, base_view: str | None = None) -> ImageData:
+              size: int | None = None, resize: int | None = None, channels: int | None = None,
+              workers: int | None = None, base_view: str | None = None) -> ImageData:
     """Resolve a data spec (``None`` means Fashion-MNIST) to an :class:`ImageData`.
 
     For image folders, ``resolution`` (usually the teacher's) sets the decoded size
-    unless the spec's ``size=`` does, ``channels`` the channels they are read in (the
+    unless ``size``/``resize`` or the spec's ``size=``/``resize=`` do (a new size alone
+    keeps the resolution's crop ratio), ``channels`` the channels they are read in (the
     teacher's), ``workers`` the decoding processes; ``base_view`` (one of
     :data:`BASE_VIEWS`) overrides the family's training view.
     """
@@ -175,7 +177,10 @@ def load_data(spec: str | None = None, *, download: bool = False, resolution: Re
     else:
         if root is None:
             raise UserError(f"{name} needs a path: --data {name}:PATH")
-        data = _load_folders(name, root, resolution, channels, workers, view)
+        given = {k: v for k, v in (("size", size), ("resize", resize)) if v is not None}
+        data = _load_folders(name, root, resolution, given, channels, workers, view)
+    if (size or resize) and not isinstance(data.train, FolderSplit):
+        raise UserError(f"--size and --resize apply to image folders; {name} is used at its own resolution")
     if view == "resized-crop-flip" and not isinstance(data.train, FolderSplit):
         raise UserError(f"--base-view resized-crop-flip is made while decoding image folders; {name} is held in "
                         "memory, so choose pad-crop-flip or none")
@@ -362,9 +367,10 @@ def _folder_resolution(options: dict[str, int], given: Resolution | None, native
     return Resolution(size, resize, given.interpolation if given else "bilinear")
 
 
-def _load_folders(name: str, spec_root: str, resolution: Resolution | None, channels: int | None,
-                  workers: int | None, view: str) -> ImageData:
+def _load_folders(name: str, spec_root: str, resolution: Resolution | None, given: dict[str, int],
+                  channels: int | None, workers: int | None, view: str) -> ImageData:
     path, options = _folder_options(spec_root)
+    options.update(given)
     res = _folder_resolution(options, resolution, 64)
     root, channels = Path(path), channels or 3
     if channels not in (1, 3):
