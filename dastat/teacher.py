@@ -656,14 +656,12 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
         raise UserError(f"the teacher {source} predicts {num_classes} classes from {in_channels}-channel images, "
                         "which matches no built-in dataset; pass --data SPEC (e.g. imagefolder:PATH)")
     if name == "fashion-mnist":
-        spec, where = name, ""
-    else:
-        root = os.environ.get("DASTAT_DATA") or "./data"
-        spec, where = f"{name}:{root}", f" under {root}"
+        return name  # the default data anyway: nothing new to say
+    root = os.environ.get("DASTAT_DATA") or "./data"
     if announce:
         print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
-              f"so the data is {FULL_NAMES[name]}{where} ({spec})", file=sys.stderr)
-    return spec
+              f"so the data is {FULL_NAMES[name]} under {root} ({name}:{root})", file=sys.stderr)
+    return f"{name}:{root}"
 
 
 def resolve_teacher_and_data(
@@ -732,8 +730,9 @@ def check_compatible(teacher: "Teacher", data: Any) -> None:
     channels = getattr(teacher, "in_channels", None)
     if channels is not None and channels != data.channels:
         raise UserError(f"the teacher takes {channels}-channel images but {data.name} has {data.channels} channels")
+    # Zoo networks pool adaptively and take any image size; other networks are tried on two images.
     x = data.train.images[:2] if hasattr(data.train, "images") else None
-    if x is not None:
+    if x is not None and getattr(teacher, "arch", None) not in models.list():
         try:
             with torch.inference_mode():
                 out = teacher(x.to(next(teacher.parameters()).device))
