@@ -30,6 +30,7 @@ _EXPORTS = {
     "load_teacher": "dastat.teacher",
     "Teacher": "dastat.teacher",
     "load_data": "dastat.data",
+    "evaluate": "dastat.evaluation",
     "correlate": "dastat.analysis",
     "correlate_groups": "dastat.analysis",
     "UserError": "dastat.errors",

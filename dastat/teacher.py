@@ -33,6 +33,7 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import re
 import struct
@@ -145,6 +146,7 @@ class _Loaded:
     extras: dict[str, Any] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] | None = None  # size, resize, interpolation of the weights' own transform
 
 
 @dataclass
@@ -415,17 +417,31 @@ def _fit_and_load(model: nn.Module, state: Mapping[str, torch.Tensor], what: str
     _load_state(model, state)
 
 
+def _torchvision_preprocessing(weights: Any) -> tuple[dict[str, Any] | None, list | None, list | None]:
+    """(size/resize/interpolation, mean, std) of a torchvision weights entry's ``transforms()``."""
+    try:
+        t = weights.transforms()
+        return ({"size": int(t.crop_size[0]), "resize": int(t.resize_size[0]),
+                 "interpolation": t.interpolation.value}, list(t.mean), list(t.std))
+    except (AttributeError, TypeError, IndexError):  # not an image classification transform
+        return None, None, None
+
+
+def _unknown_model(library: str, name: str, available: Sequence[str], where: str) -> UserError:
+    import difflib
+
+    close = difflib.get_close_matches(name, available, n=3)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    return UserError(f"{library} has no model {name!r} (valid names: {where}){hint}")
+
+
 def _load_torchvision(spec: str, trust: bool) -> _Loaded:
     import torchvision
 
     _, name, weights = _split_hub_spec(spec)
     available = torchvision.models.list_models()
     if name not in available:
-        import difflib
-
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"torchvision has no model {name!r}{hint}")
+        raise _unknown_model("torchvision", name, available, "torchvision.models.list_models()")
     if weights is not None and (Path(weights).exists() or any(c in weights for c in "/\\.")):
         path = Path(weights)
         state = _read_weights_file(path, trust)
@@ -435,8 +451,12 @@ def _load_torchvision(spec: str, trust: bool) -> _Loaded:
         num_classes = int(state[head].shape[0]) if head in state else 1000
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
         _fit_and_load(model, state, f"torchvision's {name}", path)
+        try:  # the architecture's default weights describe its input; their metadata ships with the code
+            prep, mean, std = _torchvision_preprocessing(torchvision.models.get_model_weights(name).DEFAULT)
+        except (KeyError, ValueError, AttributeError):
+            prep = mean = std = None
         return _Loaded(model, arch=name, num_classes=num_classes, in_channels=3, format="torchvision",
-                       source=f"torchvision:{name}:{path}")
+                       source=f"torchvision:{name}:{path}", preprocessing=prep, mean=mean, std=std)
     try:
         enum = torchvision.models.get_model_weights(name)
         chosen = enum[weights or "DEFAULT"]  # DEFAULT is an alias member of every weights enum
@@ -448,10 +468,20 @@ def _load_torchvision(spec: str, trust: bool) -> _Loaded:
     except Exception as exc:  # no network, proxy errors, corrupt cache …
         raise UserError(f"could not fetch torchvision's {chosen} weights ({_first_line(exc)}); download them "
                         f"elsewhere and pass torchvision:{name}:FILE") from None
-    transforms = chosen.transforms()
+    prep, mean, std = _torchvision_preprocessing(chosen)
     return _Loaded(model, arch=name, num_classes=len(chosen.meta["categories"]), in_channels=3,
                    format="torchvision", source=f"torchvision:{name}:{chosen._name_}",
-                   mean=list(transforms.mean), std=list(transforms.std))
+                   mean=mean, std=std, preprocessing=prep)
+
+
+def _timm_preprocessing(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """size/resize/interpolation of a timm pretrained config (``input_size``, ``crop_pct``, ``interpolation``)."""
+    if not cfg or "input_size" not in cfg:
+        return None
+    size = int(cfg["input_size"][-1])
+    crop_pct = float(cfg.get("crop_pct") or 1.0)
+    return {"size": size, "resize": int(math.floor(size / crop_pct)),
+            "interpolation": cfg.get("interpolation") or "bilinear"}
 
 
 def _load_timm(spec: str, trust: bool) -> _Loaded:
@@ -461,19 +491,22 @@ def _load_timm(spec: str, trust: bool) -> _Loaded:
         raise UserError("timm is not installed: pip install 'dastat[timm]' to load timm:NAME teachers") from None
     _, name, weights = _split_hub_spec(spec)
     if not timm.is_model(name):
-        raise UserError(f"timm has no model {name!r}; see timm.list_models()")
+        raise _unknown_model("timm", name, timm.list_models(), "timm.list_models()")
     if weights is not None:
         path = Path(weights)
         state = _read_weights_file(path, trust)
         with torch.device("meta"):
-            reference = timm.create_model(name, pretrained=False).state_dict()
-        head, stem = detect.classifier_key(reference), detect.first_conv_key(reference)
+            reference = timm.create_model(name, pretrained=False)
+        head, stem = detect.classifier_key(reference.state_dict()), detect.first_conv_key(reference.state_dict())
         num_classes = int(state[head].shape[0]) if head in state else 1000
         in_channels = int(state[stem].shape[1]) if stem in state else 3
         model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
         _fit_and_load(model, state, f"timm's {name}", path)
+        cfg = dict(reference.pretrained_cfg or {})  # the default weights' config, known offline
+        same = len(cfg.get("mean") or ()) == in_channels
         return _Loaded(model, arch=name, num_classes=num_classes, in_channels=in_channels, format="timm",
-                       source=f"timm:{name}:{path}")
+                       source=f"timm:{name}:{path}", preprocessing=_timm_preprocessing(cfg),
+                       mean=list(cfg["mean"]) if same else None, std=list(cfg["std"]) if same else None)
     try:
         model = timm.create_model(name, pretrained=True)
     except Exception as exc:  # no network, missing weights for this name, …
@@ -481,7 +514,8 @@ def _load_timm(spec: str, trust: bool) -> _Loaded:
                         f"elsewhere and pass timm:{name}:FILE") from None
     cfg = model.pretrained_cfg
     return _Loaded(model, arch=name, num_classes=model.num_classes, in_channels=cfg.get("input_size", (3,))[0],
-                   format="timm", source=f"timm:{name}", mean=list(cfg["mean"]), std=list(cfg["std"]))
+                   format="timm", source=f"timm:{name}", mean=list(cfg["mean"]), std=list(cfg["std"]),
+                   preprocessing=_timm_preprocessing(cfg))
 
 
 # --- public API -----------------------------------------------------------------
@@ -526,6 +560,11 @@ def _check_normalisation(mean: Sequence[float], std: Sequence[float], channels: 
         raise UserError("every --std value must be positive")
 
 
+def infer_data(num_classes: int, in_channels: int) -> str | None:
+    """The data spec a teacher of this shape was most likely trained on (None if no known data fits)."""
+    return next((name for name, shape in _KNOWN_DATA.items() if shape == (num_classes, in_channels)), None)
+
+
 def load_teacher(
     spec: str | Path | None = None,
     *,
@@ -542,7 +581,9 @@ def load_teacher(
 
     ``data`` (an ``ImageData`` or a data spec such as ``"cifar100:ROOT"``) supplies the
     default normalisation and is checked against the teacher's classes and channels;
-    ``num_classes``/``in_channels``, when given, are checked against the weights.
+    without it, a teacher whose normalisation is not stored gets that of the data its
+    shape implies (100 classes × 3 channels: CIFAR-100; 10 × 3: CIFAR-10; 10 × 1:
+    Fashion-MNIST). ``num_classes``/``in_channels``, when given, are checked against the weights.
     """
     if (mean is None) != (std is None):
         raise UserError("pass --mean and --std together")
@@ -551,7 +592,12 @@ def load_teacher(
                                  ("input channels", in_channels, loaded.in_channels)):
         if wanted is not None and wanted != found:
             raise UserError(f"the teacher {loaded.source} has {found} {label}, not the {wanted} asked for")
+    teacher = _build_teacher(loaded, data, mean, std)
+    return teacher.to(device) if device is not None else teacher
 
+
+def _build_teacher(loaded: _Loaded, data: Any, mean: Sequence[float] | None, std: Sequence[float] | None) -> Teacher:
+    """Settle the normalisation of a network read from a spec: given, stored, the data's, or inferred."""
     data_mean = data_std = None
     if data is not None:
         name, classes, channels, data_mean, data_std = _data_facts(data)
@@ -561,23 +607,112 @@ def load_teacher(
         if channels is not None and channels != loaded.in_channels:
             raise UserError(f"the teacher {loaded.source} takes {loaded.in_channels}-channel images but {name} "
                             f"has {channels} channels; pass a teacher trained on this data")
-
+    inferred = infer_data(loaded.num_classes, loaded.in_channels)
     if mean is not None and std is not None:
         norm, origin = (list(mean), list(std)), "given"
     elif loaded.mean is not None and loaded.std is not None:
         norm, origin = (list(loaded.mean), list(loaded.std)), "checkpoint"
     elif data_mean is not None and data_std is not None:
         norm, origin = (list(data_mean), list(data_std)), "data"
+    elif inferred is not None:
+        norm, origin = tuple(map(list, _data_facts(inferred)[3:])), f"inferred ({inferred})"
     else:
         raise UserError(f"the normalisation of {loaded.source} is unknown: pass --data, or --mean and --std "
                         "as used in its training")
     _check_normalisation(*norm, loaded.in_channels)
-
     meta = dict(loaded.meta)
-    meta.update(format=loaded.format, extras=loaded.extras, ignored=loaded.ignored, normalisation=origin)
-    teacher = Teacher(loaded.model, *norm, num_classes=loaded.num_classes, in_channels=loaded.in_channels,
-                      arch=loaded.arch, source=loaded.source, meta=meta)
-    return teacher.to(device) if device is not None else teacher
+    meta.update(format=loaded.format, extras=loaded.extras, ignored=loaded.ignored, normalisation=origin,
+                preprocessing=loaded.preprocessing)
+    return Teacher(loaded.model, *norm, num_classes=loaded.num_classes, in_channels=loaded.in_channels,
+                   arch=loaded.arch, source=loaded.source, meta=meta)
+
+
+def _load_teacher_spec(spec: Any, arch: str | None, trust: bool) -> _Loaded:
+    """``_resolve``, with every mistake said to be the teacher's."""
+    try:
+        return _resolve(spec, arch, trust)
+    except UserError as exc:
+        if "teacher" in str(exc):
+            raise
+        raise UserError(f"the teacher {str(spec)!r}: {exc}") from None
+
+
+def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -> str:
+    """The data spec implied by a teacher's shape, said on stderr (one line)."""
+    import os
+    import sys
+
+    from .data import FULL_NAMES
+
+    name = infer_data(num_classes, in_channels)
+    if name is None:
+        raise UserError(f"the teacher {source} predicts {num_classes} classes from {in_channels}-channel images, "
+                        "which matches no built-in dataset; pass --data SPEC (e.g. imagefolder:PATH)")
+    if name == "fashion-mnist":
+        return name  # the default data anyway: nothing new to say
+    root = os.environ.get("DASTAT_DATA") or "./data"
+    if announce:
+        print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
+              f"so the data is {FULL_NAMES[name]} under {root} ({name}:{root})", file=sys.stderr)
+    return f"{name}:{root}"
+
+
+def resolve_teacher_and_data(
+    teacher: Any = None,
+    data: Any = None,
+    *,
+    download: bool = False,
+    arch: str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    trust: bool = False,
+    size: int | None = None,
+    resize: int | None = None,
+    base_view: str | None = None,
+    workers: int | None = None,
+    device: str | torch.device | None = None,
+    announce: bool = True,
+) -> tuple[Teacher, Any]:
+    """The teacher and the data it is run on, each settled by the other (the one place this happens).
+
+    ``teacher`` is a spec or a loaded network, ``data`` a spec, an ``ImageData`` or None.
+    Without data, the data is inferred from the teacher's classes and channels (said on
+    stderr when ``announce``); image folders are read at the teacher's own resolution
+    (its weights' metadata; ``size``/``resize`` override it) and in its channel count.
+    Returns ``(teacher, data)``, checked to fit each other.
+    """
+    from .data import ImageData, Resolution, load_data
+
+    if (mean is None) != (std is None):
+        raise UserError("pass --mean and --std together")
+    loaded = None if isinstance(teacher, nn.Module) else _load_teacher_spec(teacher, arch, trust)
+    classes = loaded.num_classes if loaded else getattr(teacher, "num_classes", None)
+    channels = loaded.in_channels if loaded else getattr(teacher, "in_channels", None)
+    if data is None and (teacher is None or str(teacher) in ("bundled", BUNDLED)):
+        data = "fashion-mnist"
+    elif data is None:
+        if classes is None or channels is None:
+            raise UserError("the teacher does not say its classes and channels; pass --data SPEC")
+        data = _data_for(classes, channels, loaded.source if loaded else getattr(teacher, "source", "given"), announce)
+    if not isinstance(data, ImageData):
+        prep = (loaded.preprocessing if loaded else getattr(teacher, "meta", {}).get("preprocessing")) or {}
+        res = Resolution(prep["size"], prep.get("resize"), prep.get("interpolation") or "bilinear") if prep else None
+        data = load_data(data, download=download, resolution=res, size=size, resize=resize, channels=channels,
+                         workers=workers, base_view=base_view)
+    if loaded is not None:
+        teacher = _build_teacher(loaded, data, mean, std)
+    check_compatible(teacher, data)
+    return (teacher.to(device) if device is not None else teacher), data
+
+
+def describe_inputs(teacher: Any, data: Any) -> dict[str, Any]:
+    """What a result should record about its inputs: the data's preprocessing and the teacher's normalisation."""
+    out = dict(data.describe_preprocessing()) if hasattr(data, "describe_preprocessing") else {}
+    for key in ("mean", "std"):
+        value = getattr(teacher, key, None)
+        out[key] = [round(float(v), 6) for v in value.flatten().tolist()] if isinstance(value, torch.Tensor) else None
+    return out
+
 
 def check_compatible(teacher: "Teacher", data: Any) -> None:
     """Raise a UserError unless ``teacher`` takes ``data``'s images and predicts its classes (the one place this is checked)."""
@@ -588,8 +723,9 @@ def check_compatible(teacher: "Teacher", data: Any) -> None:
     channels = getattr(teacher, "in_channels", None)
     if channels is not None and channels != data.channels:
         raise UserError(f"the teacher takes {channels}-channel images but {data.name} has {data.channels} channels")
+    # Zoo networks pool adaptively and take any image size; other networks are tried on two images.
     x = data.train.images[:2] if hasattr(data.train, "images") else None
-    if x is not None:
+    if x is not None and getattr(teacher, "arch", None) not in models.list_models():
         try:
             with torch.inference_mode():
                 out = teacher(x.to(next(teacher.parameters()).device))

@@ -229,8 +229,14 @@ def test_normalisation_precedence(small, tmp_path):
     assert norm(load_teacher(tmp_path / "norm.pth", data="cifar10", mean=[0.5] * 3, std=[0.2] * 3)) == \
         pytest.approx([0.5] * 3 + [0.2] * 3)
     assert norm(load_teacher(tmp_path / "norm.pth")) == pytest.approx(stored)
+    # No data and nothing stored: 10 classes × 3 channels means CIFAR-10's constants.
+    inferred = load_teacher(tmp_path / "plain.pth")
+    assert norm(inferred) == pytest.approx([*CIFAR10[0], *CIFAR10[1]])
+    assert inferred.meta["normalisation"] == "inferred (cifar10)"
+    odd = models.create("resnet8", num_classes=7)
+    torch.save({"model": odd.state_dict()}, tmp_path / "odd.pth")
     with pytest.raises(UserError, match="--mean and --std"):
-        load_teacher(tmp_path / "plain.pth")
+        load_teacher(tmp_path / "odd.pth")
     with pytest.raises(UserError, match="--mean has 2 values but the teacher takes 3 channels"):
         load_teacher(tmp_path / "plain.pth", mean=[0.5, 0.5], std=[0.2, 0.2])
 

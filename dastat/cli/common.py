@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..teacher import Teacher, load_teacher
+from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
 
 
 def positive_int(text: str) -> int:
@@ -48,3 +48,34 @@ def teacher_from_args(args: argparse.Namespace, data: Any = None,
         trust=getattr(args, "trust_checkpoint", False),
         device=device,
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data``, ``--download``, ``--workers``, ``--size``, ``--resize`` and ``--base-view`` to ``parser``."""
+    from ..data import BASE_VIEWS
+
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default=None, metavar="SPEC",
+                       help="fashion-mnist, cifar10[:ROOT], cifar100[:ROOT], tinyimagenet:ROOT or "
+                            "imagefolder:PATH[,size=N]; default: inferred from the teacher (CIFAR-100 for 100 "
+                            "classes, CIFAR-10 for 10, under $DASTAT_DATA or ./data), Fashion-MNIST for the bundled one")
+    group.add_argument("--download", action="store_true", help="let torchvision download a missing dataset (needs internet)")
+    group.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="processes decoding image folders (default: up to 4); does not change the numbers")
+    group.add_argument("--size", type=positive_int, default=None, metavar="PIXELS",
+                       help="image folders: the crop the teacher sees (default: its weights' own, else 64)")
+    group.add_argument("--resize", type=positive_int, default=None, metavar="PIXELS",
+                       help="image folders: the shorter side before the centre crop (default: the teacher's ratio)")
+    group.add_argument("--base-view", choices=BASE_VIEWS, default=None,
+                       help="the training split's base view (default: pad-crop-flip for Fashion-MNIST, CIFAR and "
+                            "Tiny ImageNet, resized-crop-flip for image folders)")
+
+
+def teacher_and_data_from_args(args: argparse.Namespace, device: str | torch.device | None = None):
+    """``(teacher, data)`` from :func:`add_teacher_arguments` and :func:`add_data_arguments`."""
+    return resolve_teacher_and_data(
+        getattr(args, "teacher", None), getattr(args, "data", None), download=getattr(args, "download", False),
+        arch=getattr(args, "arch", None), mean=getattr(args, "mean", None), std=getattr(args, "std", None),
+        trust=getattr(args, "trust_checkpoint", False), size=getattr(args, "size", None),
+        resize=getattr(args, "resize", None), base_view=getattr(args, "base_view", None),
+        workers=getattr(args, "workers", None), device=device)

@@ -11,12 +11,10 @@ from .common import positive_int
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
-    from .common import add_teacher_arguments
+    from .common import add_data_arguments, add_teacher_arguments
 
     add_teacher_arguments(p)
-    p.add_argument("--data", default=None, metavar="SPEC",
-                   help="fashion-mnist (default), cifar10[:ROOT], cifar100[:ROOT], imagefolder:PATH[,size=N]")
-    p.add_argument("--download", action="store_true", help="let torchvision download a missing dataset (needs internet)")
+    add_data_arguments(p)
     p.add_argument("--da", action="append", required=da_required, metavar="SPEC", dest="das",
                    help="a data augmentation spec, e.g. cutmix, 'cutout(size=8)', crop_flip+mixup; repeatable"
                    + ("" if da_required else " (default: the paper's nine)"))
@@ -53,14 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(args: argparse.Namespace, device) -> dict:
-    from ..data import load_data
-    from .common import teacher_from_args
-    from .paths import blame
+    from .common import teacher_and_data_from_args
+    from .paths import blame, name_the_flag
 
-    with blame("--data", "data"):
-        data = load_data(args.data, download=args.download)
-    with blame("--teacher", "teacher"):
-        teacher = teacher_from_args(args, data=data, device=device)
+    with name_the_flag(teacher=args.teacher, data=args.data):
+        teacher, data = teacher_and_data_from_args(args, device)
     with blame("--student", "student"):
         student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
     config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,

@@ -36,13 +36,13 @@ from torch import nn
 
 from .. import models
 from ..augment import AugmentContext, Augmentation, create as create_augmentation
-from ..data import ImageData, load_data
+from ..data import ImageData
 from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..models.normalize import Normalized
 from ..provenance import provenance
 from ..seeding import stable_seed
-from ..teacher import Teacher, check_compatible, load_teacher
+from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
 from .engine import (EpochState, Setup, TrainingDiverged, TrainingInterrupted, epoch_indices, epoch_row, evaluate,
                      train_one_epoch)
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
@@ -104,27 +104,21 @@ class _Run:
 # --- building the pieces ----------------------------------------------------------------
 
 
-def build_data(cfg: TrainConfig, data: ImageData | None, workers: int | None) -> ImageData:
-    """The dataset (in memory or streamed from files); ``workers`` goes to splits that decode files."""
+def build_inputs(cfg: TrainConfig, teacher: Teacher | None, data: ImageData | None, workers: int | None,
+                 device: torch.device) -> tuple[Teacher, ImageData]:
+    """The teacher and its data (in memory or streamed from files), settled together and checked."""
     if workers is not None and workers < 0:
         raise UserError("--workers must be 0 (decode in this process) or more")
-    data = data if data is not None else load_data(cfg.data)
+    teacher, data = resolve_teacher_and_data(teacher if teacher is not None else cfg.teacher,
+                                             data if data is not None else cfg.data, arch=cfg.arch, mean=cfg.mean,
+                                             std=cfg.std, trust=cfg.trust_checkpoint, workers=workers, device=device)
     if data.test is None:
         raise UserError(f"dastat train needs a test split, and {data.name} has none; for an image folder add "
                         "a val/ or test/ folder beside train/")
     for split in (data.train, data.test):
         if workers is not None and hasattr(split, "workers"):
             split.workers = workers
-    return data
-
-
-def build_teacher(cfg: TrainConfig, data: ImageData, teacher: Teacher | None, device: torch.device) -> Teacher:
-    if teacher is None:
-        teacher = load_teacher(cfg.teacher, arch=cfg.arch, data=data, mean=cfg.mean, std=cfg.std,
-                               trust=cfg.trust_checkpoint)
-    teacher = teacher.to(device)
-    check_compatible(teacher, data)
-    return teacher
+    return teacher.to(device), data
 
 
 def build_student(cfg: TrainConfig, data: ImageData, teacher: Teacher, device: torch.device,
@@ -270,8 +264,7 @@ def _run(cfg: TrainConfig, run_dir: Path, stored: dict[str, Any] | None, ckpt: d
          device: torch.device, *, teacher: Teacher | None, data: ImageData | None, custom_da: Augmentation | None,
          compile: bool, progress: bool, command: str | None, workers: int | None,
          on_step: Callable[[int, int], None] | None, t_start: float) -> TrainResult:
-    data = build_data(cfg, data, workers)
-    teacher = build_teacher(cfg, data, teacher, device)
+    teacher, data = build_inputs(cfg, teacher, data, workers, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     student, arch = build_student(cfg, data, teacher, device, channels_last)
     if channels_last:

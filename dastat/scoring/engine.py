@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..stats import entropy
 from ..stats.compare import holm
 from ..stats.direction import direction
+from ..teacher import describe_inputs
 from .collector import RANKABLE, STUDENT_ONLY, DACollector, Originals
 from .config import ScoreConfig
 from .inputs import build_das, resolve_inputs
@@ -123,7 +124,7 @@ class Engine:
         self.protocol.finish(c)
         tstd, ent = c.tstd.synced().compute(), c.entropy.synced().compute()
         n_forward, n_images, seconds = c.counts()
-        extra = {**c.estimates(), **self.protocol.settings()}
+        extra = {**c.estimates(), **describe_inputs(self.teacher, self.data), **self.protocol.settings()}
         return ScoreResult(
             da=c.aug.spec, t_stddev=tstd.value, t_stddev_ci=tstd.ci, teacher_entropy=ent.value,
             teacher_entropy_ci=ent.ci, protocol=self.protocol.name, n_forward=n_forward, n_images=n_images,

@@ -10,10 +10,10 @@ import torch
 
 from .. import augment as augment_lib
 from ..augment.base import AugmentContext, Augmentation
-from ..data import ImageData, load_data
+from ..data import ImageData
 from ..distributed import resolve_device
 from ..errors import UserError
-from ..teacher import Teacher, check_compatible, load_teacher
+from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
 
 
 def default_das(student: bool) -> list[str]:
@@ -46,11 +46,7 @@ def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=Non
 def resolve_inputs(teacher, data, student, device, seed: int = 0):
     """``(teacher, data, student, device)`` ready to score: specs loaded, models on the device in eval mode."""
     device = resolve_device(device)
-    if data is None or isinstance(data, str):
-        data = load_data(data)
-    if teacher is None or isinstance(teacher, (str, bytes)) or hasattr(teacher, "__fspath__"):
-        teacher = load_teacher(teacher, data=data)
-    check_compatible(teacher, data)
+    teacher, data = resolve_teacher_and_data(teacher, data)
     if student is not None and not isinstance(student, torch.nn.Module):
         student = load_student(student, data, seed=seed)
     teacher = teacher.to(device).eval()

@@ -1,12 +1,16 @@
-"""Datasets by spec: ``fashion-mnist``, ``cifar10[:ROOT]``, ``cifar100[:ROOT]``, ``imagefolder:PATH``.
+"""Datasets by spec: ``fashion-mnist``, ``cifar10[:ROOT]``, ``cifar100[:ROOT]``,
+``tinyimagenet:ROOT``, ``imagefolder:PATH[,size=N]``.
 
 A spec resolves to a :class:`ImageData`: the train and test splits as sources of
 uint8 batches (N×C×H×W) plus what a teacher needs to know about them (class count,
-image size, channels, normalisation). Small datasets live in memory as one uint8
-tensor, so a batch is a single index operation; folders of image files are decoded
-by a ``DataLoader`` with workers. The training split's base view (random crop with
-zero padding of 1/8 of the side, then a horizontal flip) is applied batched, on the
-device, by :func:`dastat.augment.functional.base_view`.
+image size, channels, normalisation, base view). Small datasets live in memory as one
+uint8 tensor, so a batch is a single index operation; folders of image files are
+streamed by :mod:`dastat.data.folders` at the teacher's resolution. The training
+split's base view depends on the data family (``--base-view``): the paper's random
+crop with zero padding of 1/8 of the side and a flip, batched on the device by
+:func:`dastat.augment.functional.base_view` (Fashion-MNIST, CIFAR, Tiny ImageNet), or
+a random resized crop and flip made per image when a folder is decoded (other image
+folders). CIFAR's default root is ``$DASTAT_DATA``, else ``./data``.
 
 >>> parse_spec("cifar100:/data/cifar")
 ('cifar100', '/data/cifar')
@@ -18,14 +22,15 @@ import gzip
 import io
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..errors import UserError
+from .folders import BASE_VIEWS, FolderSplit, Resolution, tinyimagenet_samples
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_MNIST_CLASSES = (
@@ -39,9 +44,13 @@ NORMALIZATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenet-gray": ((0.449,), (0.226,)),  # ImageNet's constants averaged over channels, for grayscale folders
 }
 
-DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
+FULL_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "tinyimagenet", "imagefolder")
+#: The default base view of each family: the paper's for small datasets, Inception's for ImageNet-style folders.
+FAMILY_BASE_VIEW = {"imagefolder": "resized-crop-flip"}
 
 
 @dataclass
@@ -74,56 +83,6 @@ class Split:
 
 
 @dataclass
-class FolderSplit:
-    """A split read from image files on demand, resized to ``size``×``size``."""
-
-    root: Path
-    size: int
-    workers: int = 2
-    _dataset: object = field(default=None, repr=False)
-
-    def __post_init__(self):
-        from torchvision import datasets
-        from torchvision.transforms import v2
-
-        transform = v2.Compose([
-            v2.PILToTensor(),
-            v2.RGB(),
-            v2.Resize(self.size, antialias=True),
-            v2.CenterCrop(self.size),
-        ])
-        try:
-            self._dataset = datasets.ImageFolder(str(self.root), transform=transform)
-        except (FileNotFoundError, RuntimeError) as exc:
-            raise UserError(f"{self.root} is not an image folder with one sub-folder per class ({exc})") from None
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self._dataset.classes)
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return torch.tensor(self._dataset.targets, dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self._dataset)
-
-    def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, indices=None):
-        order = torch.arange(len(self)) if indices is None else indices
-        if shuffle:
-            order = order[torch.randperm(len(order), generator=generator)]
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(self._dataset, order.tolist()),
-            batch_size=batch_size,
-            shuffle=False,
-            drop_last=drop_last,
-            num_workers=self.workers,
-            persistent_workers=False,
-        )
-        yield from loader
-
-
-@dataclass
 class ImageData:
     """A dataset resolved from a spec: its splits and the facts a teacher needs."""
 
@@ -137,9 +96,12 @@ class ImageData:
     std: tuple[float, ...]
     classes: list[str]
     spec: str = ""
+    train_view: str = "pad-crop-flip"  # the training split's base view, one of BASE_VIEWS
+    resize: int | None = None  # folders: the shorter side before the centre crop
+    interpolation: str | None = None  # folders: how images are resized
 
     def subset(self, train: int | None = None, test: int | None = None, *, seed: int = 0) -> "ImageData":
-        """The same dataset with a random ``train``/``test`` images kept (in-memory splits only).
+        """The same dataset with a random ``train``/``test`` images kept.
 
         >>> small = load_data().subset(train=1000)  # doctest: +SKIP
         """
@@ -148,21 +110,29 @@ class ImageData:
         def cut(split, n):
             if n is None or split is None:
                 return split
-            if not isinstance(split, Split):
-                raise UserError("subsets are supported for in-memory datasets (Fashion-MNIST, CIFAR)")
             if not 0 < n <= len(split):
                 raise UserError(f"cannot keep {n} of {len(split)} images")
             keep = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-            return Split(split.images[keep], split.labels[keep])
+            return split.subset(keep) if isinstance(split, FolderSplit) else Split(split.images[keep], split.labels[keep])
 
         return dataclasses.replace(self, train=cut(self.train, train), test=cut(self.test, test),
                                    spec=f"{self.spec}[{train or 'all'}/{test or 'all'}]")
 
     def base_view(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The training loader's base view of a batch, applied batched on ``x``'s device."""
-        from .augment.functional import base_view
+        """The training split's base view of a batch: the paper's padded crop and flip, batched on
+        ``x``'s device, or ``x`` itself when there is none or the folder's decoding made it."""
+        if self.train_view != "pad-crop-flip":
+            return x
+        from ..augment.functional import base_view
 
         return base_view(x, generator)
+
+    def describe_preprocessing(self) -> dict:
+        """How images reach the network (JSON-ready): resolution, resize, interpolation, base views."""
+        folder = isinstance(self.train, FolderSplit)
+        return {"resolution": self.image_size, "resize": self.resize if folder else None,
+                "interpolation": self.interpolation if folder else None, "base_view": self.train_view,
+                "test_view": "resize+center-crop" if folder else "as stored"}
 
     def describe(self) -> str:
         n_test = len(self.test) if self.test is not None else 0
@@ -185,18 +155,36 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (root or None)
 
 
-def load_data(spec: str | None = None, *, download: bool = False) -> ImageData:
-    """Resolve a data spec (``None`` means Fashion-MNIST) to an :class:`ImageData`."""
+def load_data(spec: str | None = None, *, download: bool = False, resolution: Resolution | None = None,
+              size: int | None = None, resize: int | None = None, channels: int | None = None,
+              workers: int | None = None, base_view: str | None = None) -> ImageData:
+    """Resolve a data spec (``None`` means Fashion-MNIST) to an :class:`ImageData`.
+
+    For image folders, ``resolution`` (usually the teacher's) sets the decoded size
+    unless ``size``/``resize`` or the spec's ``size=``/``resize=`` do (a new size alone
+    keeps the resolution's crop ratio), ``channels`` the channels they are read in (the
+    teacher's), ``workers`` the decoding processes; ``base_view`` (one of
+    :data:`BASE_VIEWS`) overrides the family's training view.
+    """
+    if base_view is not None and base_view not in BASE_VIEWS:
+        raise UserError(f"unknown base view {base_view!r}; choose one of: " + ", ".join(BASE_VIEWS))
     name, root = parse_spec(spec or "fashion-mnist")
+    view = base_view or FAMILY_BASE_VIEW.get(name, "pad-crop-flip")
     if name == "fashion-mnist":
         data = _load_fashion_mnist(root, download)
     elif name in ("cifar10", "cifar100"):
         data = _load_cifar(name, root, download)
     else:
         if root is None:
-            raise UserError("imagefolder needs a path: --data imagefolder:PATH")
-        data = _load_imagefolder(root)
-    data.spec = spec or "fashion-mnist"
+            raise UserError(f"{name} needs a path: --data {name}:PATH")
+        given = {k: v for k, v in (("size", size), ("resize", resize)) if v is not None}
+        data = _load_folders(name, root, resolution, given, channels, workers, view)
+    if (size or resize) and not isinstance(data.train, FolderSplit):
+        raise UserError(f"--size and --resize apply to image folders; {name} is used at its own resolution")
+    if view == "resized-crop-flip" and not isinstance(data.train, FolderSplit):
+        raise UserError(f"--base-view resized-crop-flip is made while decoding image folders; {name} is held in "
+                        "memory, so choose pad-crop-flip or none")
+    data.spec, data.train_view = spec or "fashion-mnist", view
     return data
 
 
@@ -312,7 +300,8 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
                     "batches.meta", "labels", "label_names"),
         "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
     }[name]
-    root_path = Path(root or "./data")
+    where = root or os.environ.get("DASTAT_DATA") or "./data"
+    root_path = Path(where)
     base = root_path / folder if (root_path / folder).is_dir() else root_path
     if not (base / train_files[0]).exists():
         if download:
@@ -323,7 +312,7 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
             cls(str(root_path), train=False, download=True)
             return _load_cifar(name, root, download=False)
         raise UserError(
-            f"{name} was not found under {root_path} (expected {folder}/ in torchvision's format); "
+            f"{name} was not found under {where} (expected {folder}/ in torchvision's format); "
             f"pass --data {name}:ROOT, or add --download to fetch it"
         )
 
@@ -354,23 +343,58 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
 # --- folders of images --------------------------------------------------------
 
 
-def _load_imagefolder(spec_root: str) -> ImageData:
+def _folder_options(spec_root: str) -> tuple[str, dict[str, int]]:
+    """``PATH[,size=N][,resize=N]`` → the path and its integer options."""
     path, _, opts = spec_root.partition(",")
-    size = 64
+    options = {}
     for opt in filter(None, opts.split(",")):
-        key, _, value = opt.partition("=")
-        if key.strip() != "size" or not value.strip().isdigit():
-            raise UserError(f"unknown imagefolder option {opt!r}; the one option is size=PIXELS")
-        size = int(value)
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"image folder {root} does not exist")
-    train_dir = root / "train" if (root / "train").is_dir() else root
-    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
-    train = FolderSplit(train_dir, size)
-    test = FolderSplit(test_dir, size) if test_dir is not None else None
-    if test is not None and test.classes != train.classes:
-        raise UserError(f"{test_dir} and {train_dir} have different class folders")
-    mean, std = NORMALIZATION["imagenet"]
-    return ImageData(name="imagefolder", train=train, test=test, num_classes=len(train.classes), channels=3,
-                     image_size=size, mean=mean, std=std, classes=train.classes)
+        key, _, value = (part.strip() for part in opt.partition("="))
+        if key not in ("size", "resize") or not value.lstrip("-").isdigit():
+            raise UserError(f"unknown image folder option {opt!r}; the options are size=PIXELS and resize=PIXELS")
+        options[key] = int(value)
+    return path, options
+
+
+def _folder_resolution(options: dict[str, int], given: Resolution | None, native: int) -> Resolution:
+    """The spec's size/resize, else the given (teacher's) resolution, else ``native`` pixels."""
+    if "size" not in options:
+        base = given or Resolution(native)
+        return Resolution(base.size, options.get("resize", base.resize), base.interpolation)
+    size = options["size"]
+    resize = options.get("resize")
+    if resize is None and given is not None and given.resize and size > 0:
+        resize = max(size, round(size * given.resize / given.size))  # keep the teacher's crop ratio
+    return Resolution(size, resize, given.interpolation if given else "bilinear")
+
+
+def _load_folders(name: str, spec_root: str, resolution: Resolution | None, given: dict[str, int],
+                  channels: int | None, workers: int | None, view: str) -> ImageData:
+    path, options = _folder_options(spec_root)
+    options.update(given)
+    res = _folder_resolution(options, resolution, 64)
+    root, channels = Path(path), channels or 3
+    if channels not in (1, 3):
+        raise UserError(f"image folders are read as RGB or grayscale, not as {channels}-channel images")
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    common = dict(size=res.size, resize=res.resize, interpolation=res.interpolation, channels=channels, workers=workers)
+    if name == "tinyimagenet":
+        if not root.is_dir():
+            raise UserError(f"Tiny ImageNet was not found at {root}; unpack tiny-imagenet-200.zip and pass "
+                            "--data tinyimagenet:PATH/tiny-imagenet-200")
+        classes, train_samples, val_samples = tinyimagenet_samples(root)
+        train = FolderSplit(root / "train", samples=train_samples, class_names=classes,
+                            random_crop=view == "resized-crop-flip", **common)
+        test = FolderSplit(root / "val", samples=val_samples, class_names=classes, **common)
+    else:
+        if not root.is_dir():
+            raise UserError(f"image folder {root} does not exist")
+        train_dir = root / "train" if (root / "train").is_dir() else root
+        test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+        train = FolderSplit(train_dir, random_crop=view == "resized-crop-flip", **common)
+        test = FolderSplit(test_dir, **common) if test_dir is not None else None
+        if test is not None and test.classes != train.classes:
+            raise UserError(f"{test_dir} and {train_dir} have different class folders")
+    mean, std = NORMALIZATION["imagenet" if channels == 3 else "imagenet-gray"]
+    return ImageData(name=name, train=train, test=test, num_classes=len(train.classes), channels=channels,
+                     image_size=res.size, mean=mean, std=std, classes=train.classes, resize=res.shorter_side,
+                     interpolation=res.interpolation)
