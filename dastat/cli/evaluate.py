@@ -26,14 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distributed import resolve_device
     from ..evaluation import evaluate
     from ..io import atomic_write_text
+    from .paths import check_output_file, name_the_flag
 
-    result = evaluate(
-        args.teacher, args.data, max_images=args.max_images, batch_size=args.batch_size, device=args.device,
-        seed=args.seed, download=args.download, arch=args.arch, mean=args.mean, std=args.std,
-        trust=args.trust_checkpoint, size=args.size, resize=args.resize, base_view=args.base_view,
-        workers=args.workers)
+    check_output_file(args.out, "--out", suffixes=(".json",))
+    resolve_device(args.device)
+    with name_the_flag(teacher=args.teacher, data=args.data):
+        result = evaluate(
+            args.teacher, args.data, max_images=args.max_images, batch_size=args.batch_size, device=args.device,
+            seed=args.seed, download=args.download, arch=args.arch, mean=args.mean, std=args.std,
+            trust=args.trust_checkpoint, size=args.size, resize=args.resize, base_view=args.base_view,
+            workers=args.workers)
     if args.out:
         atomic_write_text(args.out, result.to_json() + "\n")
     if args.json:
