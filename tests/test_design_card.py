@@ -51,7 +51,7 @@ def test_score_without_data_scores_on_cifar100(workdir, capsys):
                  "--no-progress", "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    [result] = json.loads(out)
+    [result] = json.loads(out)["results"]
     assert result["data"] == "cifar100:./data"
     assert result["mean"] == pytest.approx(CIFAR100_MEAN) and result["std"] == pytest.approx(CIFAR100_STD)
     assert result["resolution"] == 32 and result["base_view"] == "pad-crop-flip"
@@ -76,7 +76,7 @@ def test_dastat_data_sets_the_default_root(workdir, monkeypatch, capsys):
                  "--no-progress", "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert json.loads(out)[0]["data"] == f"cifar100:{workdir / 'elsewhere'}"
+    assert json.loads(out)["results"][0]["data"] == f"cifar100:{workdir / 'elsewhere'}"
 
 
 def test_load_teacher_without_data_infers_the_normalisation(workdir):

@@ -128,7 +128,7 @@ def test_rank_html_report_matches_json(tmp_path, capsys):
     argv = ["rank", "--da", "identity", "--da", "flip", "--da", "cutmix", "--max-images", "256", "--no-progress",
             "--json", "--report", str(report)]
     assert main(argv) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["results"]
     page = _parse(report)
     assert "script" not in page.tags and "http" not in report.read_text().replace("http-equiv", "")
     [bars] = _decode_images(page)
@@ -181,7 +181,7 @@ def test_correlate_html_report(tmp_path, reference_dir, capsys):
     argv = ["correlate", csv, "--x", "T_stddev", "--y", "S_test_loss", "--group", "pair_dataset", "--label", "DA",
             "--resamples", "0", "--json"]
     assert main(argv + ["--report", str(report)]) == 0
-    expected = json.loads(capsys.readouterr().out)
+    expected = json.loads(capsys.readouterr().out)["results"]
     page = _parse(report)
     [panels] = _decode_images(page)  # one figure, one panel per setting
     corr = _table(page, "correlations")

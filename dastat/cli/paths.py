@@ -7,6 +7,7 @@ nothing instead of a finished score or a trained student.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -62,7 +63,8 @@ def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterabl
         raise UserError(f"{where}: {probe} is a file, not a folder")
     markers = tuple(markers)
     if markers and probe == path and any(path.iterdir()) and not any((path / m).exists() for m in markers):
-        raise UserError(f"{where}: it holds other files and no {' or '.join(markers)}; give an empty or new folder")
+        raise UserError(f"{where}: the folder is not empty and holds no {' or '.join(markers)}; "
+                        "give an empty or new folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{where}: {probe} is not writable; choose another place")
 
@@ -88,8 +90,10 @@ def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None 
             check(spec)
     if student is not None and student not in models.list_models() and not Path(student).is_file() \
             and ":" not in student:
-        raise UserError(f"--student: unknown architecture {student!r}; give a zoo architecture "
-                        "(see 'dastat zoo list') or a checkpoint file")
+        close = difflib.get_close_matches(student, models.list_models(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"--student: the student {student!r} is neither a file nor a zoo architecture{hint}; "
+                        "pass a checkpoint file or a name from 'dastat zoo list'")
 
 
 @contextlib.contextmanager
