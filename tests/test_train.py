@@ -131,7 +131,7 @@ def _cli(capsys, *args) -> tuple[int, str]:
 
 def test_unknown_architecture(capsys, tmp_path, teacher_file):
     code, err = _cli(capsys, "--teacher", str(teacher_file), "--student", "resnet9", "--out", str(tmp_path / "r"))
-    assert code == 2 and "unknown architecture 'resnet9'" in err and "Traceback" not in err
+    assert code == 2 and "'resnet9'" in err and "did you mean 'resnet8'" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
