@@ -50,7 +50,7 @@ def write_folder(root: Path, n: int, source: int, seed: int = 0) -> Path:
 
 def write_teacher(path: Path, arch: str) -> Path:
     torch.manual_seed(0)
-    torch.save({"model": models.create(arch, num_classes=CLASSES).state_dict(),
+    torch.save({"model": models.create_model(arch, num_classes=CLASSES).state_dict(),
                 "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}, path)
     return path
 
