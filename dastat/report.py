@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Sequence
 
@@ -97,8 +98,9 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
     return line
 
 
-def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
-    """A self-contained Markdown report: the ranking, every statistic with its interval, and a glossary."""
+def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, provenance: dict | None = None) -> str:
+    """A self-contained Markdown report: the ranking, every statistic with its interval, a glossary, and
+    how the run was made (``provenance``, as :func:`dastat.provenance.provenance` records it)."""
     names = [n for n in COLUMNS if any(_stat(r, n) is not None for r in results)]
     out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
            format_table(results, ranked=ranked), "```", "", "## Every statistic with its 95% interval", ""]
@@ -123,4 +125,6 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True) -> s
                 "below it: a paired delete-one-section jackknife t-test on the difference (all DAs saw the same "
                 "images and base views), Holm–Bonferroni corrected over the adjacent pairs, level 0.05."]
     out += ["", "Intervals: delete-one-section jackknife over 32 sections of independent units, Student t.", ""]
+    if provenance:
+        out += ["## Provenance", "", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     return "\n".join(out)

@@ -100,3 +100,11 @@ def test_readers_accept_old_lists_and_new_objects(tmp_path, capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"dastat {dastat.__version__}"
+
+
+def test_markdown_report_ends_with_the_provenance(tiny, tmp_path, capsys):
+    report = tmp_path / "r.md"
+    assert main(["rank", "--da", "identity", "--da", "flip", *_argv(tiny, "--report", str(report))]) == 0
+    text = report.read_text()
+    block = text.split("## Provenance", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    _check(json.loads(block), tiny, "rank")

@@ -119,7 +119,7 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: d
         write_html_report(args.report, results.to_records(), ranked=ranked, title=f"dastat {args.command}",
                           provenance=record)
     elif args.report:
-        atomic_write_text(args.report, markdown_report(results, ranked=ranked))
+        atomic_write_text(args.report, markdown_report(results, ranked=ranked, provenance=record))
     if args.out and args.out.lower().endswith(".csv"):
         atomic_write_text(args.out, results.to_frame().to_csv(index=False))
         write_csv_sidecar(args.out, record)
