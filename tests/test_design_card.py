@@ -83,12 +83,12 @@ def test_load_teacher_without_data_infers_the_normalisation(workdir):
     teacher = load_teacher("resnet56.pt")
     assert teacher.meta["normalisation"] == "inferred (cifar100)"
     assert teacher.mean.flatten().tolist() == pytest.approx(CIFAR100_MEAN)
-    torch.save({"model": models.create("resnet8", num_classes=10).state_dict()}, workdir / "ten.pth")
+    torch.save({"model": models.create_model("resnet8", num_classes=10).state_dict()}, workdir / "ten.pth")
     assert load_teacher(workdir / "ten.pth").mean.flatten().tolist() == pytest.approx(CIFAR10_MEAN)
 
 
 def test_a_teacher_of_unknown_shape_asks_for_data(workdir, capsys):
-    torch.save({"model": models.create("resnet8", num_classes=37).state_dict()}, workdir / "odd.pth")
+    torch.save({"model": models.create_model("resnet8", num_classes=37).state_dict()}, workdir / "odd.pth")
     code = main(["score", "--teacher", "odd.pth", "--da", "cutmix", "--no-progress", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and "37 classes" in err and "--data" in err

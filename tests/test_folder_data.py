@@ -30,7 +30,7 @@ def write_folder(root, classes=("cat", "dog", "emu"), per_class=24, shape=(40, 5
 
 def save_zoo_teacher(path, num_classes=3, in_channels=3):
     torch.manual_seed(0)
-    torch.save({"model": models.create("resnet8", num_classes=num_classes, in_channels=in_channels).state_dict(),
+    torch.save({"model": models.create_model("resnet8", num_classes=num_classes, in_channels=in_channels).state_dict(),
                 "mean": [0.5] * in_channels, "std": [0.25] * in_channels}, path)
     return path
 

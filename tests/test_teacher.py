@@ -233,7 +233,7 @@ def test_normalisation_precedence(small, tmp_path):
     inferred = load_teacher(tmp_path / "plain.pth")
     assert norm(inferred) == pytest.approx([*CIFAR10[0], *CIFAR10[1]])
     assert inferred.meta["normalisation"] == "inferred (cifar10)"
-    odd = models.create("resnet8", num_classes=7)
+    odd = models.create_model("resnet8", num_classes=7)
     torch.save({"model": odd.state_dict()}, tmp_path / "odd.pth")
     with pytest.raises(UserError, match="--mean and --std"):
         load_teacher(tmp_path / "odd.pth")
