@@ -95,3 +95,16 @@ def test_pick_notes_name_the_kept_pool_view_and_its_entropy():
         with torch.no_grad():
             p = teacher(pool[k:k + 1]).double().softmax(1)
         assert f"teacher H={float(-(p * p.log()).sum()):.2f}" in text
+
+
+def test_preview_figure_does_not_switch_the_backend():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import torch; "
+            "from dastat.augment import create; from dastat.cli.augment import preview_figure; "
+            "x = torch.rand(3, 1, 8, 8); y = torch.tensor([0, 1, 2]); "
+            "r = create('cutmix')(x, y, generator=torch.Generator().manual_seed(0)); "
+            "preview_figure(x, r, [torch.zeros(3, 3)] * 2, y, ['a', 'b', 'c'], 't'); print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "svg"

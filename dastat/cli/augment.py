@@ -137,18 +137,16 @@ def view_notes(result, labels: torch.Tensor | None, classes) -> list[str]:
 
 def preview_figure(x, result, logits, labels, classes, title: str):
     """Originals over their views, each with the teacher's top class and entropy; views with :func:`view_notes`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend stays as it is
 
     from ..augment.pick import entropy_from_logits
 
     n = x.shape[0]
     notes = view_notes(result, labels, classes)
     extra = max((s.count("\n") + 1 for s in notes if s), default=0)
-    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2 + 0.5 * extra), squeeze=False)
+    fig = Figure(figsize=(1.9 * n, 4.2 + 0.5 * extra))
+    axes = fig.subplots(2, n, squeeze=False)
     for row, (images, row_logits) in enumerate(zip((x, result.x), logits)):
         images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         top = row_logits.float().argmax(1)
@@ -169,11 +167,6 @@ def preview_figure(x, result, logits, labels, classes, title: str):
 
 
 def _save(fig, out: Path) -> None:
-    import matplotlib.pyplot as plt
-
     # Write beside the target and rename, so an existing grid is never left half-written.
-    try:
-        with atomic_path(out, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120)
-    finally:
-        plt.close(fig)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
