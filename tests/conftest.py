@@ -45,3 +45,16 @@ def restore_registry():
     yield
     registry._REGISTRY.clear()
     registry._REGISTRY.update(saved)
+
+
+@pytest.fixture(scope="session")
+def teacher_file(tmp_path_factory):
+    """A small seeded Fashion-MNIST teacher, saved the RepDistiller way (its accuracy does not matter)."""
+    from dastat import models
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "resnet8_fmnist.pth"
+    net = models.create_model("resnet8", num_classes=10, in_channels=1)
+    torch.save({"model": net.state_dict(), "arch": "resnet8", "mean": [0.286], "std": [0.353]}, path)
+    return path
+

@@ -10,22 +10,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dastat.augment import available, create, registry
+from dastat.augment import create
 
-from test_augment_helpers import batch, context
+from test_augment_helpers import batch, context, registered_specs
 
 CUDA = [pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
 
 
 def _specs() -> list[str]:
-    specs = []
-    for name in available():
-        specs.append(name)
-        if "per_sample" in registry.entry(name).params:
-            specs.append(f"{name}(per_sample=True)")
-    specs += ["crop_flip+cutmix", "pick(base=mixup,pool=2)", "pick(base=cutout,pool=3,criterion=kl)",
-              "pick(base=randaugment,criterion=s_entropy)"]
-    return specs
+    return registered_specs("crop_flip+cutmix", "pick(base=mixup,pool=2)", "pick(base=cutout,pool=3,criterion=kl)",
+                            "pick(base=randaugment,criterion=s_entropy)")
 
 
 SPECS = _specs()

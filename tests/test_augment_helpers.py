@@ -34,3 +34,16 @@ def batch(n: int, channels: int = 1, size: int = 12, dtype=torch.uint8, seed: in
         x = x.to(dtype) / 255
     y = torch.randint(0, classes, (n,), generator=g)
     return x, y
+
+
+def registered_specs(*extra: str) -> list[str]:
+    """Every registered DA, its ``per_sample=True`` variant where it has one, then ``extra`` specs."""
+    from dastat.augment import available, registry
+
+    specs = []
+    for name in available():
+        specs.append(name)
+        if "per_sample" in registry.entry(name).params:
+            specs.append(f"{name}(per_sample=True)")
+    return specs + list(extra)
+

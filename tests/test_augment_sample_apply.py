@@ -18,17 +18,12 @@ from dastat.augment import AugmentContext, CutMixPick, available, create, regist
 from dastat.augment import ops as O
 from dastat.errors import UserError
 
-from test_augment_helpers import batch, context, tiny_net
+from test_augment_helpers import batch, context, registered_specs, tiny_net
 
 
 def _specs() -> list[str]:
-    specs = []
-    for name in available():
-        specs.append(name)
-        if "per_sample" in registry.entry(name).params:
-            specs.append(f"{name}(per_sample=True)")
-    return specs + ["crop_flip+cutmix", "cutout+augmix", "pick(base=mixup,pool=3,criterion=kl)",
-                    "pick(base=autoaugment,criterion=s_entropy)", "crop_flip+cutmix_pick_t"]
+    return registered_specs("crop_flip+cutmix", "cutout+augmix", "pick(base=mixup,pool=3,criterion=kl)",
+                            "pick(base=autoaugment,criterion=s_entropy)", "crop_flip+cutmix_pick_t")
 
 
 def _equal(a, b) -> bool:

@@ -18,16 +18,6 @@ FAST = dict(subset=256, test_subset=100, batch_size=64, recipe="quick", progress
 
 
 @pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory):
-    """A small seeded teacher for Fashion-MNIST, saved the RepDistiller way (its accuracy does not matter)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "resnet8_fmnist.pth"
-    net = models.create_model("resnet8", num_classes=10, in_channels=1)
-    torch.save({"model": net.state_dict(), "arch": "resnet8", "mean": [0.286], "std": [0.353]}, path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def teacher(teacher_file, fmnist):
     return load_teacher(teacher_file, data=fmnist)
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from dastat import models
 
 REPO = Path(__file__).resolve().parents[1]
 # Timing columns are the only ones allowed to differ between an interrupted run and a whole one.
@@ -41,15 +40,6 @@ except TrainingInterrupted as exc:
     print(f"dastat: {exc}", file=sys.stderr)
     sys.exit(130)
 """
-
-
-@pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "resnet8_fmnist.pth"
-    torch.save({"model": models.create_model("resnet8", num_classes=10, in_channels=1).state_dict(),
-                "mean": [0.286], "std": [0.353]}, path)
-    return path
 
 
 def _args(teacher_file: Path, out: Path) -> list[str]:

@@ -11,22 +11,12 @@ import shutil
 import pytest
 import torch
 
-from dastat import models
 from dastat.cli import main
 from dastat.errors import UserError
 from dastat.kd import train
 from dastat.provenance import file_sha256
 
 FAST = dict(subset=128, test_subset=50, batch_size=32, recipe="quick", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "resnet8_fmnist.pth"
-    torch.save({"model": models.create_model("resnet8", num_classes=10, in_channels=1).state_dict(),
-                "mean": [0.286], "std": [0.353]}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
