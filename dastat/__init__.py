@@ -26,6 +26,8 @@ _EXPORTS = {
     "rank": "dastat.scoring",
     "ScoreResult": "dastat.scoring",
     "Ranking": "dastat.scoring",
+    "tune": "dastat.scoring",
+    "TuneResult": "dastat.scoring",
     "ScoreConfig": "dastat.scoring",
     "load_teacher": "dastat.teacher",
     "Teacher": "dastat.teacher",

@@ -11,11 +11,21 @@ quotes (``autoaugment(policy=imagenet)``), and a value may itself be a spec
 [('pick', {'base': 'mixup', 'pool': 2})]
 >>> format_step("cutmix", {"alpha": 0.5, "per_sample": True})
 'cutmix(alpha=0.5,per_sample=True)'
+
+A *grid* writes alternatives of a value with ``|``; :func:`expand_grid` gives every
+combination, within a spec and across the steps of a ``+`` composition:
+
+>>> expand_grid("cutmix(alpha=0.2|1)")
+['cutmix(alpha=0.2)', 'cutmix(alpha=1)']
+>>> expand_grid("crop_flip+randaugment(num_ops=1|2, magnitude=9)")
+['crop_flip+randaugment(num_ops=1,magnitude=9)', 'crop_flip+randaugment(num_ops=2,magnitude=9)']
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
+import re
 from typing import Any
 
 from ..errors import UserError
@@ -88,3 +98,50 @@ def format_step(name: str, kwargs: dict[str, Any]) -> str:
     if not kwargs:
         return name
     return f"{name}(" + ",".join(f"{k}={format_value(v)}" for k, v in kwargs.items()) + ")"
+
+
+def _grid_fail(grid: str, why: str) -> UserError:
+    return UserError(f"cannot read the grid {grid!r}: {why}")
+
+
+def _alternatives(node: ast.AST, grid: str) -> list[ast.AST]:
+    """Every variant of a step (or ``+`` composition) whose keyword values may hold ``a|b`` alternatives."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [ast.BinOp(a, ast.Add(), b) for a, b in itertools.product(_alternatives(node.left, grid),
+                                                                         _alternatives(node.right, grid))]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        raise _grid_fail(grid, "'|' separates values of one parameter, e.g. cutmix(alpha=0.2|1); "
+                               "give each DA its own --da")
+    if not isinstance(node, ast.Call):
+        return [node]
+    choices = []
+    for kw in node.keywords:
+        values, stack = [], [kw.value]
+        while stack:  # a|b|c is ((a|b)|c): flatten it, left to right
+            v = stack.pop()
+            if isinstance(v, ast.BinOp) and isinstance(v.op, ast.BitOr):
+                stack += [v.right, v.left]
+            else:
+                values += _alternatives(v, grid) if isinstance(v, (ast.Call, ast.BinOp)) else [v]
+        choices.append([ast.keyword(kw.arg, v) for v in values])
+    return [ast.Call(node.func, [], list(kws)) for kws in itertools.product(*choices)]
+
+
+def expand_grid(grid: str) -> list[str]:
+    """The canonical specs of every combination of a grid's ``|`` alternatives, in order (see the module doc)."""
+    if not isinstance(grid, str) or re.search(r"(^|[=(,|])\s*\||\|\s*($|[,)|])", grid):
+        raise _grid_fail(str(grid), "an alternative is empty; write a value between every two bars, "
+                                    "e.g. cutmix(alpha=0.2|1)")
+    try:
+        tree = ast.parse(grid.strip(), mode="eval")
+    except SyntaxError:
+        parse(grid)  # one sentence on what is malformed
+        raise _fail(grid, "it is not well formed") from None
+    specs, seen = [], []
+    for variant in _alternatives(tree.body, grid):
+        steps = parse(ast.unparse(variant))
+        if steps in seen:
+            raise _grid_fail(grid, f"it names {'+'.join(format_step(*s) for s in steps)} twice; keep one")
+        seen.append(steps)
+        specs.append("+".join(format_step(name, kwargs) for name, kwargs in steps))
+    return specs

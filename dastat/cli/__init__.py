@@ -14,7 +14,7 @@ import sys
 from ..errors import UserError
 
 #: Subcommand modules, in the order ``dastat --help`` lists them.
-SUBCOMMANDS = ("score", "evaluate", "zoo", "augment", "train", "validate", "correlate", "plot")
+SUBCOMMANDS = ("score", "tune", "evaluate", "zoo", "augment", "train", "validate", "correlate", "plot")
 
 
 class _Parser(argparse.ArgumentParser):

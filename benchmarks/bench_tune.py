@@ -1,0 +1,84 @@
+"""Racing (``dastat.tune``) against full scoring of every candidate (``dastat.rank``) on the bundled default.
+
+For each seed, the grid's candidates (12 by default, three DA families) are scored
+twice with the same budget: every candidate to ``--max-images`` by ``dastat.rank``
+(fast protocol), and by the race of ``dastat.tune``. Printed and saved per seed and in
+total: the model forwards of both and their ratio (target ≥ 3× fewer for the race),
+and whether the race's best/tied set contains rank's winner or a candidate that rank's
+own paired test cannot tell from the winner (p ≥ 0.05).
+
+    python benchmarks/bench_tune.py --seeds 1 --max-images 2048     # smoke run
+    nohup nice -n 5 python benchmarks/bench_tune.py &                # the real thing (≈1 h on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+import dastat
+from dastat.augment.spec import expand_grid
+from dastat.data import load_data
+from dastat.io import atomic_write_text
+from dastat.scoring import DEFAULT_MAX_IMAGES
+
+GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
+ALPHA = 0.05
+
+
+def one_seed(seed: int, teacher, data, max_images: int) -> dict:
+    candidates = [spec for grid in GRIDS for spec in expand_grid(grid)]
+    start = time.perf_counter()
+    ranking = dastat.rank(candidates, teacher, data, seed=seed, max_images=max_images)
+    rank_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    race = dastat.tune(GRIDS, teacher, data, seed=seed, max_images=max_images)
+    tune_seconds = time.perf_counter() - start
+    winner = ranking[0].da
+    kept = [r["candidate"] for r in race.records if r["status"] != "eliminated"]
+    indistinct = {r.da for r in ranking if r.da == winner or ranking.compare(r.da, winner).p_value >= ALPHA}
+    return {
+        "seed": seed, "rank_winner": winner, "rank_indistinct_from_winner": sorted(indistinct),
+        "tune_best": race.best, "tune_kept": kept, "contains": bool(indistinct & set(kept)),
+        "rank_forward": ranking.total_forward, "tune_forward": race.total_forward,
+        "tune_full_scoring_forward": race.full_scoring_forward,
+        "ratio": ranking.total_forward / race.total_forward, "stopped": race.settings["stopped"],
+        "rank_seconds": round(rank_seconds, 1), "tune_seconds": round(tune_seconds, 1),
+        "rank": [{"da": r.da, "t_stddev": r.t_stddev} for r in ranking], "tune": race.to_records(),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default="benchmarks/results/tune.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = load_data()
+    teacher = dastat.load_teacher(None, data=data)
+    rows = []
+    for seed in range(args.seeds):
+        row = one_seed(seed, teacher, data, args.max_images)
+        rows.append(row)
+        print(f"seed {seed}: rank {row['rank_forward']:,} forwards (winner {row['rank_winner']}), tune "
+              f"{row['tune_forward']:,} (best {row['tune_best']}, kept {len(row['tune_kept'])}, {row['stopped']}): "
+              f"{row['ratio']:.2f}× fewer; contains winner or an indistinct one: {row['contains']}", flush=True)
+    rank_total, tune_total = sum(r["rank_forward"] for r in rows), sum(r["tune_forward"] for r in rows)
+    summary = {"grids": GRIDS, "max_images": args.max_images, "seeds": args.seeds, "threads": args.threads,
+               "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), {platform.processor() or ''}",
+               "rank_forward": rank_total, "tune_forward": tune_total, "ratio": rank_total / tune_total,
+               "contains": sum(r["contains"] for r in rows), "rows": rows}
+    atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    print(f"total: rank {rank_total:,} forwards, tune {tune_total:,}: {summary['ratio']:.2f}× fewer; containment "
+          f"{summary['contains']}/{len(rows)} seeds; saved to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

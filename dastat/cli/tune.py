@@ -1,0 +1,99 @@
+"""``dastat tune``: race a grid of DA strengths on a teacher and keep the lowest T. stddev."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..scoring import DEFAULT_MAX_IMAGES
+from .common import positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..scoring.race import ALPHA, TOLERANCE
+    from .common import add_data_arguments, add_teacher_arguments
+
+    p = sub.add_parser("tune", help="race DA strengths, e.g. 'cutmix(alpha=0.2|0.5|1)', and keep the best",
+                       description="Score every candidate of the grids on the same images, drop the ones that are "
+                                   "significantly worse at a fixed schedule of looks, and report the best.")
+    add_teacher_arguments(p)
+    add_data_arguments(p)
+    p.add_argument("--da", action="append", required=True, metavar="GRID", dest="das",
+                   help="a DA spec whose values may list alternatives with |, e.g. 'cutmix(alpha=0.2|0.5|1|2)'; "
+                        "repeatable, all candidates race together")
+    p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
+                   help=f"at most this many training images per candidate (default {DEFAULT_MAX_IMAGES})")
+    p.add_argument("--tolerance", type=float, default=TOLERANCE,
+                   help=f"stop when every live candidate is within this relative T. stddev of the best "
+                        f"(default {TOLERANCE})")
+    p.add_argument("--alpha", type=float, default=ALPHA,
+                   help=f"probability of dropping a truly best candidate, over all looks (default {ALPHA})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="images per batch, also the unit over which a DA shares its random draw (default 64)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance)")
+    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from ..augment.spec import expand_grid
+    from ..distributed import init_from_env, resolve_device
+    from ..provenance import provenance
+    from ..scoring.race import tune
+    from .common import teacher_and_data_from_args
+    from .paths import blame, check_inputs, check_output_file, name_the_flag
+
+    check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
+    with blame("--da", "grid"):
+        check_inputs(das=[spec for grid in args.das for spec in expand_grid(grid)])
+    device = resolve_device(args.device)
+    with init_from_env(device):
+        with name_the_flag(teacher=args.teacher, data=args.data):
+            teacher, data = teacher_and_data_from_args(args, device)
+        result = tune(args.das, teacher, data, alpha=args.alpha, tolerance=args.tolerance, max_images=args.max_images,
+                      batch_size=args.batch_size, seed=args.seed, device=device, progress=not args.no_progress)
+        record = provenance(device=device, seed=args.seed, batch_size=args.batch_size,
+                            protocol={"name": "race", **result.settings}, teacher=teacher, data=data)
+        _emit(result, args, record)
+    return 0
+
+
+def _table(result) -> str:
+    header = ["candidate", "T. stddev", "95% CI", "status", "eliminated after", "forwards"]
+    num = lambda v: "–" if v is None else f"{v:.5f}"  # noqa: E731
+    rows = [[r["candidate"], num(r["t_stddev"]), f"[{num(r['t_stddev_ci'][0])}, {num(r['t_stddev_ci'][1])}]",
+             r["status"], "–" if r["eliminated_after"] is None else f"{r['eliminated_after']:,}",
+             f"{r['n_forward']:,}"] for r in result.records]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+                     for cells in [header, ["-" * w for w in widths], *rows])
+
+
+def _emit(result, args: argparse.Namespace, record: dict) -> None:
+    from ..distributed import is_main_process
+    from ..io import atomic_write_text
+    from ..provenance import write_csv_sidecar
+
+    if not is_main_process():
+        return
+    doc = {"provenance": record, "results": result.to_records(), "total_forward": result.total_forward,
+           "full_scoring_forward": result.full_scoring_forward}
+    if args.out and args.out.lower().endswith(".csv"):
+        atomic_write_text(args.out, result.to_frame().to_csv(index=False))
+        write_csv_sidecar(args.out, record)
+    elif args.out:
+        atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        s = result.settings
+        print(_table(result))
+        full, total = result.full_scoring_forward, result.total_forward
+        print(f"best: {result.best}; stopped: {s['stopped']} ({len(s['looks_images'])} looks, per-test level "
+              f"{s['per_test_level']:.2g}). {total:,} model forwards; scoring every candidate to --max-images "
+              f"would take {full:,} ({full / total:.1f}×).")
+    sys.stdout.flush()
