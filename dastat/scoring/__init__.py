@@ -8,13 +8,13 @@ teacher/data/student specs into models (:func:`resolve_inputs`).
 """
 
 from .collector import RANKABLE
-from .config import DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
+from .config import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
 from .engine import measure, rank, score
 from .inputs import build_das, default_das, load_student, resolve_inputs
 from .results import Ranking, ScoreResult
 from .stream import Block, BlockStream
 
 __all__ = [
-    "Block", "BlockStream", "DEFAULT_MAX_IMAGES", "PROTOCOLS", "RANKABLE", "Ranking", "ScoreConfig", "ScoreResult",
+    "Block", "BlockStream", "DEFAULT_DRAWS", "DEFAULT_MAX_IMAGES", "PROTOCOLS", "RANKABLE", "Ranking", "ScoreConfig", "ScoreResult",
     "build_das", "default_das", "load_student", "measure", "rank", "resolve_inputs", "score",
 ]
