@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +34,12 @@ def test_score_result_fields_and_json(small, bundled_teacher):
     assert JSON_KEYS <= set(record)
     lo, hi = record["t_stddev_ci"]
     assert lo < record["t_stddev"] < hi
-    assert record["protocol"] == "fast" and record["n_forward"] == 2 * 1024
-    assert result.unit == "block"  # CutMix draws one box per batch: the batch is the unit
+    # CutMix draws one box per batch: each batch of 64 gets 4 draws (320 forwards), and the run stops before
+    # a batch that would pass the forwards of 1,024 originals and one view each.
+    assert record["protocol"] == "fast" and record["unit"] == "split" and record["draws"] == 4
+    assert record["n_forward"] == 6 * 5 * 64 and record["n_images"] == 6 * 64
+    one_draw = dastat.score("cutmix", bundled_teacher, small, max_images=1024, draws=1)
+    assert one_draw.unit == "block" and one_draw.n_forward == 2 * 1024  # a fresh batch per draw
     # a deterministic DA's views are independent given their images: pairs are the unit
     assert dastat.score("flip", bundled_teacher, small, max_images=1024).unit == "pair"
 
@@ -106,14 +108,18 @@ def test_paper_protocol_groups_whole_batches_like_the_reference_loop(small, bund
 
 
 def test_paper_groups_match_the_reference_loop_group_for_group():
-    from dastat.scoring.protocols import GroupUnits
+    from dastat.scoring.protocols import GroupUnits, Views
+
+    class Recorder:  # stands in for the statistic: keeps what each group feeds it
+        def update(self, units, index):
+            got.append(units.numpy()[0])
 
     rng = np.random.default_rng(0)
     batches = [torch.from_numpy(rng.dirichlet(np.ones(10), size=n)) for n in [64] * 15 + [40]] * 3
     views = [torch.from_numpy(rng.dirichlet(np.ones(10), size=p.shape[0])) for p in batches]
     units, got = GroupUnits(10), []
     for k, (p, v) in enumerate(zip(batches, views)):
-        got += [u.numpy()[0] for _, u in units(k, p, v)]
+        units(Recorder(), k, Views(p, [v], [{}]))
     expected, entries = [], []
     for p, v in zip(batches, views):
         entries += [p.numpy(), v.numpy()]
@@ -151,7 +157,9 @@ def test_score_takes_one_da_and_ranking_is_plain_data(small, bundled_teacher):
     config = dastat.scoring.ScoreConfig(max_images=1024, seed=2)
     ranking = dastat.rank(["flip", "cutout"], bundled_teacher, small, config=config)
     assert not isinstance(ranking, list) and len(ranking) == 2 and list(ranking) == ranking.results
-    assert ranking[0].t_stddev <= ranking[1].t_stddev and ranking.total_forward == 1024 * 3
+    # originals shared: 1,024; flip's views: 1,024; cutout: 4 draws on 6 batches of 64 (the 7th would pass
+    # the 2,048-forward budget)
+    assert ranking[0].t_stddev <= ranking[1].t_stddev and ranking.total_forward == 1024 + 1024 + 4 * 6 * 64
     # the paired values survive JSON, and the test built from them is the jackknife of the difference
     stored = json.loads(json.dumps(ranking.sections))
     a, b = stored["flip"]["t_stddev"], stored["cutout"]["t_stddev"]
@@ -185,7 +193,7 @@ def test_torchrun_two_processes_agree_with_one(tmp_path, bundled_teacher, fmnist
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads(done.stdout)["results"]  # rank 0 alone printed one JSON object
     one = dastat.score("cutmix", bundled_teacher, fmnist, max_images=2048, precision=1e-6, device="cpu")
-    assert len(two) == 1 and two[0]["n_forward"] == one.n_forward == 4096
+    assert len(two) == 1 and two[0]["n_forward"] == one.n_forward == 12 * 5 * 64  # 12 batches, 4 draws each
     assert two[0]["t_stddev"] == pytest.approx(one.t_stddev, rel=1e-9)
     lo, hi = one.t_stddev_ci
     assert lo <= two[0]["t_stddev"] <= hi
@@ -284,3 +292,33 @@ def test_progress_bar_shows_on_a_terminal_only(small, bundled_teacher, monkeypat
     for progress in (True, False):
         dastat.score("flip", bundled_teacher, small, max_images=256, progress=progress)
     assert seen == [None, True]  # None: tqdm shows the bar only when stderr is a terminal
+
+
+def test_split_shares_give_each_image_both_of_its_roles_in_a_mixing_draw():
+    from dastat.scoring.protocols import Views, feed_split
+
+    class Recorder:  # stands in for the statistic
+        def update(self, shares, means, index):
+            self.shares, self.means = shares, means
+
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    u = torch.tensor([[0.2, 0.8], [0.6, 0.4], [0.9, 0.1]])  # view i mixes image i with image perm[i]
+    perm = torch.tensor([1, 2, 0])  # image 0 is the partner in view 2, image 1 in view 0, image 2 in view 1
+    rec = Recorder()
+    feed_split(rec, 0, Views(p, [u, u], [{"perm": perm}, {}]))
+    by_hand = torch.tensor([[0.5 + (0.2 + 0.9) / 2, (0.8 + 0.1) / 2],
+                            [(0.6 + 0.2) / 2, 0.5 + (0.4 + 0.8) / 2],
+                            [0.25 + (0.9 + 0.6) / 2, 0.25 + (0.1 + 0.4) / 2]])
+    torch.testing.assert_close(rec.shares[0], by_hand.double())
+    torch.testing.assert_close(rec.shares[1], ((p + u) / 2).double())  # no partner: the pair mean
+    torch.testing.assert_close(rec.means, ((p + u) / 2).mean(0).double().expand(2, 2))
+
+
+def test_split_and_fresh_blocks_agree_on_a_mixing_da(small, bundled_teacher):
+    """Same teacher and images: the split estimate lies within the fresh-block estimate's interval, and is
+    narrower on no more forwards."""
+    fresh = dastat.score("mixup", bundled_teacher, small, max_images=4096, draws=1, precision=1e-9)
+    split = dastat.score("mixup", bundled_teacher, small, max_images=4096, precision=1e-9)
+    assert fresh.unit == "block" and split.unit == "split" and split.n_forward <= fresh.n_forward
+    assert fresh.t_stddev_ci[0] < split.t_stddev < fresh.t_stddev_ci[1]
+    assert split.relative_half_width < fresh.relative_half_width / 2

@@ -174,16 +174,6 @@ def centred_boxes(
     return torch.stack([top, left, bottom, right], dim=1)
 
 
-def box_mask(boxes: torch.Tensor, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Boolean N×1×H×W masks, True inside each box (N×4 top, left, bottom, right)."""
-    boxes = boxes.to(device)
-    rows = torch.arange(height, device=device)
-    cols = torch.arange(width, device=device)
-    in_rows = (rows >= boxes[:, 0:1]) & (rows < boxes[:, 2:3])  # N×H
-    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 3:4])  # N×W
-    return (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
-
-
 def range_mask(
     lo_rows: torch.Tensor, hi_rows: torch.Tensor, lo_cols: torch.Tensor, hi_cols: torch.Tensor,
     height: int, width: int, dtype: torch.dtype, device: torch.device | str = "cpu",
@@ -222,11 +212,6 @@ def fill_value(x: torch.Tensor, fill: float | tuple[float, ...] | list[float]) -
     if x.dtype == torch.uint8:
         value = (value * 255).round()
     return value.to(x.dtype).view(1, -1, 1, 1)
-
-
-def erase(x: torch.Tensor, mask: torch.Tensor, fill: float | tuple[float, ...] | list[float]) -> torch.Tensor:
-    """``x`` with the pixels under ``mask`` (N×1×H×W or 1×1×H×W) replaced by ``fill``."""
-    return torch.where(mask, fill_value(x, fill), x)
 
 
 def blend_pairs(x: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:

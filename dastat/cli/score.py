@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..scoring import DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, load_student, measure, rank
+from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, load_student, measure, rank
 from .common import positive_int
 
 
@@ -25,6 +25,9 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
                    help="fast protocol: stop when the interval's relative half-width is at most this (default 0.01)")
     p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
                    help=f"fast protocol: at most this many training images per DA (default {DEFAULT_MAX_IMAGES})")
+    p.add_argument("--draws", type=positive_int, default=DEFAULT_DRAWS,
+                   help="fast protocol: draws on each batch for DAs that draw once per batch or mix pairs, whose "
+                   f"image and draw variance are then estimated apart; 1 = a fresh batch per draw (default {DEFAULT_DRAWS})")
     p.add_argument("--student", metavar="SPEC", help="a student checkpoint, or a zoo name for a fresh seeded student")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -59,8 +62,8 @@ def _common(args: argparse.Namespace, device) -> dict:
     with blame("--student", "student"):
         student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
     config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,
-                         max_images=args.max_images, batch_size=args.batch_size, seed=args.seed, device=device,
-                         progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))
+                         max_images=args.max_images, draws=args.draws, batch_size=args.batch_size, seed=args.seed,
+                         device=device, progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))
     return dict(teacher=teacher, data=data, student=student, config=config)
 
 
@@ -80,7 +83,8 @@ def _provenance(common: dict) -> dict:
 
     config = common["config"]
     protocol = {"name": config.protocol, **({"epochs": config.epochs} if config.protocol == "paper"
-                                             else {"precision": config.precision, "max_images": config.max_images})}
+                                             else {"precision": config.precision, "max_images": config.max_images,
+                                                   "draws": config.draws})}
     return provenance(device=config.device, seed=config.seed, batch_size=config.batch_size, protocol=protocol,
                       teacher=common["teacher"], data=common["data"], student=common["student"])
 

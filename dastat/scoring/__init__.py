@@ -9,7 +9,7 @@ teacher/data/student specs into models (:func:`resolve_inputs`), and the race th
 """
 
 from .collector import RANKABLE
-from .config import DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
+from .config import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
 from .engine import measure, rank, score
 from .inputs import build_das, default_das, load_student, resolve_inputs
 from .race import TuneResult, tune
@@ -17,6 +17,7 @@ from .results import Ranking, ScoreResult
 from .stream import Block, BlockStream
 
 __all__ = [
-    "Block", "BlockStream", "DEFAULT_MAX_IMAGES", "PROTOCOLS", "RANKABLE", "Ranking", "ScoreConfig", "ScoreResult",
-    "TuneResult", "build_das", "default_das", "load_student", "measure", "rank", "resolve_inputs", "score", "tune",
+    "Block", "BlockStream", "DEFAULT_DRAWS", "DEFAULT_MAX_IMAGES", "PROTOCOLS", "RANKABLE", "Ranking", "ScoreConfig",
+    "ScoreResult", "TuneResult", "build_das", "default_das", "load_student", "measure", "rank", "resolve_inputs",
+    "score", "tune",
 ]

@@ -13,15 +13,15 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from ..augment.base import Augmentation
 from ..errors import UserError
-from ..stats import Statistic, TeacherEntropy, TStddev, entropy
+from ..stats import Statistic, TeacherEntropy, entropy
 from ..stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
-from .protocols import UnitFn
+from .protocols import Units, Views
 
 #: Statistics a ranking can be sorted by (``--by``); which direction is better comes from
 #: :func:`dastat.stats.direction`. The ``*_t`` versions are teacher-only.
@@ -44,11 +44,10 @@ class Originals:
 class DACollector:
     """One DA's statistics and forward counts within a scoring run."""
 
-    def __init__(self, aug: Augmentation, num_classes: int, unit: str, units_per_group: float, units: UnitFn,
-                 *, student: bool):
+    def __init__(self, aug: Augmentation, units: Units, *, student: bool):
         self.aug, self.salt = aug, zlib.crc32(aug.spec.encode())
-        self.unit, self.units = unit, units
-        self.tstd = TStddev(num_classes, units_per_group)
+        self.unit, self.draws, self.units = units.name, units.draws, units
+        self.tstd = units.statistic
         self.entropy = TeacherEntropy()
         self.ce_teacher = CrossEntropyStats()
         self.ce_student = CrossEntropyStats() if student else None
@@ -58,12 +57,13 @@ class DACollector:
         self.done = self.converged = False
 
     def update(self, k: int, orig: Originals, result, logp_view: torch.Tensor, *, full_block: bool,
-               student_logp_view: torch.Tensor | None = None) -> None:
+               student_logp_view: torch.Tensor | None = None, more_draws: Sequence[tuple[torch.Tensor, dict]] = ()) -> None:
         """Add block ``k``: the originals, the DA's output, the teacher's (and student's) log-probabilities
-        on the views. Per-pair block statistics need blocks of equal size (``full_block``)."""
+        on the views, and for a split estimate the teacher's probabilities and params of the further draws
+        (T. stddev only). Per-pair block statistics need blocks of equal size (``full_block``)."""
         p_view = logp_view.exp()
-        for index, units in self.units(k, orig.p, p_view):
-            self.tstd.update(units, index)
+        views = Views(orig.p, [p_view, *(p for p, _ in more_draws)], [result.params, *(q for _, q in more_draws)])
+        self.units.feed(self.tstd, k, views)
         h_view = entropy(p_view)
         self.entropy.update(torch.cat([orig.entropy, h_view]), k)
         self.companions.update(orig.p, p_view, orig.y, result.y, result.params, k)

@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 
 DEFAULT_MAX_IMAGES = 32_768
+DEFAULT_DRAWS = 4
 PROTOCOLS = ("fast", "paper")
 
 
@@ -17,7 +18,10 @@ class ScoreConfig:
     """How to score: the protocol and its budget, batches, seed, device, progress, and the ranking key.
 
     ``epochs`` is for the paper protocol; ``precision`` (the target relative half-width
-    of the 95% interval) and ``max_images`` (originals per DA) for the fast one;
+    of the 95% interval), ``max_images`` (originals per DA, or the ``2 × max_images``
+    forwards that they and one view each take, whichever comes first) and ``draws``
+    (draws of a batch-random DA on each block; 1 = a fresh block per draw) for the
+    fast one;
     ``batch_size`` is also the unit over which a DA shares its random draw; ``by`` is
     the statistic :func:`dastat.rank` sorts by.
     """
@@ -26,6 +30,7 @@ class ScoreConfig:
     epochs: int = 10
     precision: float = 0.01
     max_images: int = DEFAULT_MAX_IMAGES
+    draws: int = DEFAULT_DRAWS
     batch_size: int = 64
     seed: int = 0
     device: str | torch.device | None = "auto"
@@ -40,6 +45,8 @@ class ScoreConfig:
             raise UserError("--batch-size must be at least 2")
         if not 0 < self.precision < 1:
             raise UserError("--precision is a relative half-width, between 0 and 1 (0.01 = 1%)")
+        if self.draws < 1:
+            raise UserError("--draws must be at least 1")
         if self.epochs < 1 or self.max_images < self.batch_size:
             raise UserError("--epochs must be ≥ 1 and --max-images at least one batch")
         return self

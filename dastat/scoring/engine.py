@@ -44,8 +44,7 @@ class Engine:
         self.total_forward = 0
         self.collectors = []
         for aug in das:
-            unit, per_group, units = self.protocol.units(aug, data.num_classes)
-            self.collectors.append(DACollector(aug, data.num_classes, unit, per_group, units,
+            self.collectors.append(DACollector(aug, self.protocol.units(aug, data.num_classes),
                                                student=student is not None))
 
     @torch.inference_mode()
@@ -79,7 +78,15 @@ class Engine:
                 student_view = torch.log_softmax(result.student_logits.float(), dim=-1)
             else:
                 student_view = orig.student_logp if result.x is orig.x else self._logp(self.student, result.x)
-        c.update(block.index, orig, result, logp_view, full_block=full_block, student_logp_view=student_view)
+        c.update(block.index, orig, result, logp_view, full_block=full_block, student_logp_view=student_view,
+                 more_draws=[self._draw(c, block, orig, r) for r in range(1, c.draws)])
+
+    def _draw(self, c: DACollector, block, orig: Originals, r: int) -> tuple[torch.Tensor, dict]:
+        """Draw ``r`` of DA ``c`` on the block's images: the teacher's probabilities on its views, and its params."""
+        result = c.aug(orig.x, orig.y, generator=block.generator(c.salt, r))
+        c.n_forward += orig.x.shape[0]
+        self.total_forward += orig.x.shape[0]
+        return self._logp(self.teacher, result.x).exp(), result.params
 
     @torch.inference_mode()
     def _step(self, block) -> None:

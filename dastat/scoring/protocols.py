@@ -4,36 +4,84 @@
   split (the last short batch kept), groups of 5 whole batches and their views
   (:class:`~dastat.stats.BatchGrouper`, running on across epoch ends), T. stddev =
   the sd of the group means; it never stops early.
-* :class:`FastProtocol` — the unit is the draw block (or the image pair when a DA's
-  views are independent given their images, see :mod:`dastat.stats.tstddev`); a DA
-  stops when its 95% interval's relative half-width is at most ``precision`` or when
-  it has used ``max_images`` originals.
+* :class:`FastProtocol` — the unit is the image pair when a DA's views are
+  independent given their images; a DA that draws once per batch or mixes pairs gets
+  ``draws`` draws on each block, and its image and draw components are estimated
+  apart (:class:`~dastat.stats.SplitTStddev`; with ``draws=1``, or for a DA whose
+  views depend on the whole batch, the unit is the draw block); a DA stops when its
+  95% interval's relative half-width is at most ``precision`` or when it has used
+  ``max_images`` originals.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 
 from ..augment.base import Augmentation
-from ..stats import GROUP_SIZE, BatchGrouper
+from ..augment.mixing import CutMix, Mixup
+from ..stats import GROUP_SIZE, BatchGrouper, SplitTStddev, Statistic, TStddev
 from .config import ScoreConfig
 from .stream import BlockStream
 
-#: ``units(k, p_orig, p_view)`` yields ``(unit index, units)`` for T. stddev.
-UnitFn = Callable[[int, torch.Tensor, torch.Tensor], Iterator[tuple[int, torch.Tensor]]]
 CHECK_EVERY = 16  # blocks between stopping checks
 MIN_BLOCKS = 32  # blocks before the first stopping check
 
 
-def pair_units(k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-    yield k, (p_orig.double() + p_view.double()) / 2
+@dataclass
+class Views:
+    """One block's teacher probabilities: the originals (n×C) and each draw's views (R of n×C) with its params."""
+
+    p_orig: torch.Tensor
+    p_views: list[torch.Tensor]
+    params: list[dict]
 
 
-def block_units(k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-    yield k, ((p_orig.double() + p_view.double()) / 2).mean(0, keepdim=True)
+@dataclass
+class Units:
+    """What one DA's T. stddev is made of: the unit's name, the draws per block, the statistic, how a block feeds it."""
+
+    name: str
+    statistic: Statistic
+    feed: Callable[[Statistic, int, Views], None]
+    draws: int = 1
+
+
+def feed_pairs(stat: TStddev, k: int, v: Views) -> None:
+    stat.update((v.p_orig.double() + v.p_views[0].double()) / 2, k)
+
+
+def feed_blocks(stat: TStddev, k: int, v: Views) -> None:
+    stat.update(((v.p_orig.double() + v.p_views[0].double()) / 2).mean(0, keepdim=True), k)
+
+
+def feed_split(stat: SplitTStddev, k: int, v: Views) -> None:
+    """Each image's share ``s`` under each draw: its pair mean, or for a mixing DA its original's half plus
+    its own view and the view it is the partner in (so that ``E[s | x]`` carries both of its roles)."""
+    p = v.p_orig.double()
+    shares, means = [], []
+    for u, params in zip(v.p_views, v.params):
+        u = u.double()
+        if "perm" in params:
+            partner_view = torch.empty_like(params["perm"])
+            partner_view[params["perm"]] = torch.arange(len(params["perm"]), device=params["perm"].device)
+            shares.append(p / 2 + (u + u[partner_view]) / 2)
+        else:
+            shares.append((p + u) / 2)
+        means.append((p + u).mean(0) / 2)
+    stat.update(torch.stack(shares), torch.stack(means), k)
+
+
+def splittable(aug: Augmentation) -> bool:
+    """Whether the split estimate applies: a draw per batch (or pairs from the batch) and nothing else shared;
+    a mixing DA must name its one partner per image in ``params['perm']``."""
+    if aug.batch_dependent or not (aug.shared_randomness or aug.mixes):
+        return False
+    mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
+    return not mixers or (len(mixers) == 1 and isinstance(mixers[0], (Mixup, CutMix)))
 
 
 class GroupUnits:
@@ -42,10 +90,10 @@ class GroupUnits:
     def __init__(self, num_classes: int):
         self.grouper, self.groups = BatchGrouper(num_classes), 0
 
-    def __call__(self, k: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-        mean = self.grouper.push(p_orig, p_view)
+    def __call__(self, stat: TStddev, k: int, v: Views) -> None:
+        mean = self.grouper.push(v.p_orig, v.p_views[0])
         if mean is not None:
-            yield self.groups, mean.unsqueeze(0)
+            stat.update(mean.unsqueeze(0), self.groups)
             self.groups += 1
 
 
@@ -63,9 +111,8 @@ class PaperProtocol:
     def total_blocks(self, n_train: int) -> int:
         return self.config.epochs * math.ceil(n_train / self.config.batch_size)
 
-    def units(self, aug: Augmentation, num_classes: int) -> tuple[str, float, UnitFn]:
-        """``(unit name, units per group, unit maker)`` for one DA."""
-        return "group", 1, GroupUnits(num_classes)
+    def units(self, aug: Augmentation, num_classes: int) -> Units:
+        return Units("group", TStddev(num_classes, 1), GroupUnits(num_classes))
 
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
         """The paper protocol runs every epoch."""
@@ -90,18 +137,26 @@ class FastProtocol:
     def total_blocks(self, n_train: int) -> int:
         return math.ceil(self.config.max_images / self.config.batch_size)
 
-    def units(self, aug: Augmentation, num_classes: int) -> tuple[str, float, UnitFn]:
+    def units(self, aug: Augmentation, num_classes: int) -> Units:
+        c = self.config
+        # A split estimate needs two blocks within the budget of 2 × max_images forwards.
+        if c.draws > 1 and splittable(aug) and c.max_images >= (1 + c.draws) * c.batch_size:
+            return Units("split", SplitTStddev(num_classes, c.draws, c.batch_size), feed_split, c.draws)
         if aug.shared_randomness or aug.mixes or aug.batch_dependent:
-            return "block", GROUP_SIZE / self.config.batch_size, block_units
-        return "pair", GROUP_SIZE, pair_units
+            return Units("block", TStddev(num_classes, GROUP_SIZE / c.batch_size), feed_blocks)
+        return Units("pair", TStddev(num_classes, GROUP_SIZE), feed_pairs)
 
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
-        """Stop DAs at their image budget (every block) or at the target precision (every few blocks)."""
+        """Stop DAs at their budget (every block) or at the target precision (every few blocks)."""
         check = n_blocks % CHECK_EVERY == 0 and n_blocks * world_size >= MIN_BLOCKS
         for c in collectors:
             if c.done:
                 continue
-            if c.n_images * world_size >= self.config.max_images:
+            # The budget is max_images originals, or the forwards that many originals and one view each take;
+            # a DA stops before a block that would pass it.
+            per_block = self.config.batch_size
+            if max(c.n_images + per_block, (c.n_forward + per_block * (1 + c.draws)) / 2) * world_size \
+                    > self.config.max_images:
                 c.done = True
             elif check and c.tstd.synced().compute().relative_half_width <= self.config.precision:
                 c.done = c.converged = True
@@ -110,7 +165,7 @@ class FastProtocol:
         """A DA converged only if it reached the target precision."""
 
     def settings(self) -> dict[str, float]:
-        return {"precision": self.config.precision, "max_images": self.config.max_images}
+        return {"precision": self.config.precision, "max_images": self.config.max_images, "draws": self.config.draws}
 
 
 def make_protocol(config: ScoreConfig) -> PaperProtocol | FastProtocol:

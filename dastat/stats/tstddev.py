@@ -16,6 +16,11 @@ the same quantity from any i.i.d. *unit* whose mean composes a group:
   and ``Var(group) = Var(z) / 320``: every sample informs the variance, not only
   the count of groups.
 
+:class:`SplitTStddev` serves the batch-random DAs when each block gets ``R ≥ 2`` draws
+on the same images: the variance of a block mean splits into an image component,
+estimated from every image, and a draw component, estimated from the draws' spread
+on common images (see ``docs/protocols.md`` for the derivation).
+
 >>> import torch
 >>> groups = torch.tensor([[0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
 >>> round(t_stddev(groups), 6)   # per-class sd 0.1 and 0.1
@@ -82,6 +87,62 @@ class TStddev(Statistic):
         count, total, total_sq = (self.summed(s, exclude) for s in ("count", "total", "total_sq"))
         mean = total / count
         return (total_sq - count * mean * mean).clamp_min(0) / (count - 1)
+
+    def value(self, exclude: int | None = None) -> float:
+        return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
+
+    def sections(self) -> list[int]:
+        return self.live(self.count)
+
+
+class SplitTStddev(Statistic):
+    """T. stddev from blocks of ``n`` images that each get ``draws`` independent draws of a DA.
+
+    A block mean under one draw, ``b``, has variance ``V = Var(ψ)/n + V_draw`` (first
+    order in ``1/n`` when the DA mixes pairs, exact otherwise): ``ψ(x) = E[s | x]`` is an
+    image's share of ``b``'s fluctuation, estimated from the within-block spread of ``s`` in one draw
+    (``A``, expectation ``Var ψ + E η²``) and of ``s`` averaged over the draws (``B``,
+    expectation ``Var ψ + E η² / R``), so ``Var ψ = (R·B − A) / (R − 1)``; ``V_draw =
+    E Var(b | images)`` is the spread of ``b`` over the draws of a block. All three are
+    per-block averages, kept as section sums for the jackknife.
+    """
+
+    name, direction = "t_stddev", "lower"
+
+    def __init__(self, num_classes: int, draws: int, block_size: int, sections: int = DEFAULT_SECTIONS):
+        super().__init__(sections)
+        if draws < 2 or block_size < 2:
+            raise ValueError("a split estimate needs at least 2 draws of blocks of at least 2 images")
+        self.num_classes, self.draws, self.block_size = num_classes, draws, block_size
+        self.units_per_group = GROUP_SIZE / block_size
+        self.add_state("count")
+        for state in ("draw_var", "within", "within_mean"):
+            self.add_state(state, num_classes)
+
+    def update(self, s: torch.Tensor, block_means: torch.Tensor, index: int) -> None:
+        """Add block ``index``: ``s`` (R×n×C), each image's share under each draw, and the R block means."""
+        s, block_means = (v.detach().to("cpu", torch.float64) for v in (s, block_means))
+        if s.shape[:2] != (self.draws, self.block_size):
+            raise ValueError(f"expected {self.draws} draws of {self.block_size} images, got {tuple(s.shape[:2])}")
+        j = index % self.num_sections
+        self.count[j] += 1
+        self.draw_var[j] += block_means.var(0)
+        self.within[j] += s.var(1).mean(0)
+        self.within_mean[j] += s.mean(0).var(0)
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum().item())
+
+    def ready(self) -> bool:
+        return self.n >= 2
+
+    def variance(self, exclude: int | None = None) -> torch.Tensor:
+        """Per-class variance of one block mean: image component plus draw component."""
+        count = self.summed("count", exclude)
+        a, b, draw = (self.summed(s, exclude) / count for s in ("within", "within_mean", "draw_var"))
+        image = (self.draws * b - a) / (self.draws - 1) / self.block_size
+        return (image + draw).clamp_min(0)
 
     def value(self, exclude: int | None = None) -> float:
         return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
