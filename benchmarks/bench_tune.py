@@ -66,18 +66,24 @@ def main(argv=None) -> int:
     for seed in range(args.seeds):
         row = one_seed(seed, teacher, data, args.max_images)
         rows.append(row)
+        save(args, rows)  # after every seed, so that a long run leaves its finished seeds behind
         print(f"seed {seed}: rank {row['rank_forward']:,} forwards (winner {row['rank_winner']}), tune "
               f"{row['tune_forward']:,} (best {row['tune_best']}, kept {len(row['tune_kept'])}, {row['stopped']}): "
               f"{row['ratio']:.2f}× fewer; contains winner or an indistinct one: {row['contains']}", flush=True)
+    summary = save(args, rows)
+    print(f"total: rank {summary['rank_forward']:,} forwards, tune {summary['tune_forward']:,}: "
+          f"{summary['ratio']:.2f}× fewer; containment {summary['contains']}/{len(rows)} seeds; saved to {args.json}")
+    return 0
+
+
+def save(args, rows: list[dict]) -> dict:
     rank_total, tune_total = sum(r["rank_forward"] for r in rows), sum(r["tune_forward"] for r in rows)
-    summary = {"grids": GRIDS, "max_images": args.max_images, "seeds": args.seeds, "threads": args.threads,
+    summary = {"grids": GRIDS, "max_images": args.max_images, "seeds": len(rows), "threads": args.threads,
                "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), {platform.processor() or ''}",
                "rank_forward": rank_total, "tune_forward": tune_total, "ratio": rank_total / tune_total,
                "contains": sum(r["contains"] for r in rows), "rows": rows}
     atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
-    print(f"total: rank {rank_total:,} forwards, tune {tune_total:,}: {summary['ratio']:.2f}× fewer; containment "
-          f"{summary['contains']}/{len(rows)} seeds; saved to {args.json}")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

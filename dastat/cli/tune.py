@@ -40,16 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from ..augment.spec import expand_grid
     from ..distributed import init_from_env, resolve_device
     from ..provenance import provenance
-    from ..scoring.race import tune
+    from ..scoring.race import race_plan, tune
     from .common import teacher_and_data_from_args
-    from .paths import blame, check_inputs, check_output_file, name_the_flag
+    from .paths import check_inputs, check_output_file, name_the_flag
 
     check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
-    with blame("--da", "grid"):
-        check_inputs(das=[spec for grid in args.das for spec in expand_grid(grid)])
+    candidates, _ = race_plan(args.das, None, dict(max_images=args.max_images, batch_size=args.batch_size),
+                              args.alpha, args.tolerance)
+    check_inputs(das=candidates)
     device = resolve_device(args.device)
     with init_from_env(device):
         with name_the_flag(teacher=args.teacher, data=args.data):

@@ -51,6 +51,16 @@ def look_schedule(total_blocks: int, first: int = MIN_BLOCKS) -> list[int]:
     return looks + [total_blocks]
 
 
+def budget_blocks(config: ScoreConfig, views: int) -> int:
+    """Blocks a candidate with ``views`` views per original may use under the fast protocol's budget:
+    ``max_images`` originals, or the ``2 × max_images`` forwards that they and one view each take.
+
+    >>> budget_blocks(ScoreConfig(max_images=32768), 1), budget_blocks(ScoreConfig(max_images=32768), 4)
+    (512, 204)
+    """
+    return config.max_images // math.ceil(config.batch_size * max(1.0, (1 + views) / 2))
+
+
 @dataclass
 class Look:
     """One look: the current best, the candidates it drops, whether the rest are tied with the best
@@ -134,6 +144,9 @@ class RaceProtocol(FastProtocol):
         super().__init__(config)
         self.race = race
 
+    def total_blocks(self, n_train: int) -> int:
+        return self.race.looks[-1]
+
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
         if not self.race.due(n_blocks * world_size):
             return
@@ -176,12 +189,14 @@ class TuneResult:
                           **{"indent": 2, "allow_nan": False, **kwargs})
 
 
-def _options(grids, config: ScoreConfig | None, options: dict, alpha: float, tolerance: float):
+def race_plan(grids: str | Sequence[str], config: ScoreConfig | None = None, options: dict | None = None,
+              alpha: float = ALPHA, tolerance: float = TOLERANCE) -> tuple[list[str], ScoreConfig]:
+    """The candidates of the grids and the settings of a race; a UserError for anything no race can use."""
     if not 0 < alpha < 1:
         raise UserError(f"--alpha is an error rate between 0 and 1, not {alpha}")
     if not 0 <= tolerance < 1:
         raise UserError(f"--tolerance is a relative difference between 0 and 1 (0.01 = 1%), not {tolerance}")
-    config = dataclasses.replace(config or ScoreConfig(), **options).validate()
+    config = dataclasses.replace(config or ScoreConfig(), **(options or {})).validate()
     if config.protocol != "fast":
         raise UserError("tune races with the fast protocol; drop --protocol or set it to 'fast'")
     grids = [grids] if isinstance(grids, str) else list(grids)
@@ -199,22 +214,25 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
     ``device``, ``progress``); ``alpha`` bounds the probability of dropping a truly best
     candidate, ``tolerance`` is the relative T. stddev difference that counts as a tie.
     """
-    candidates, config = _options(grids, config, options, alpha, tolerance)
+    candidates, config = race_plan(grids, config, options, alpha, tolerance)
     teacher, data, _, device = resolve_inputs(teacher, data, None, config.device, config.seed)
     engine = Engine(teacher, data, build_das(candidates, data, teacher, None), None, config, device)
     for c in engine.collectors:  # common random draws: every candidate uses the first one's stream
         c.salt = engine.collectors[0].salt
-    blocks = engine.protocol.total_blocks(len(data.train))
+    # The candidates race on common blocks, as many as the costliest one's budget allows.
+    blocks = min(budget_blocks(config, c.draws) for c in engine.collectors)
     race = Race([c.aug.spec for c in engine.collectors], look_schedule(blocks), alpha, tolerance)
     engine.protocol = RaceProtocol(config, race)
     ranking = engine.run()
-    budget = blocks * config.batch_size
     records = [{"candidate": r.da, "t_stddev": _plain(r.t_stddev), "t_stddev_ci": _plain(r.t_stddev_ci),
                 "status": race.status(r.da), "eliminated_after": None if race.status(r.da) != "eliminated"
                 else r.n_images, "n_forward": r.n_forward} for r in ranking]
     records.sort(key=lambda r: (STATUSES.index(r["status"]), r["t_stddev"] is None, r["t_stddev"] or 0))
-    # Full scoring forwards the originals once and every candidate's views to the budget.
-    full = budget + sum(round(budget * (r.n_forward - r.n_images) / r.n_images) for r in ranking)
+    # Full scoring to the budget forwards the originals once and every candidate's views to its own budget.
+    views = [(r.n_forward - r.n_images) // r.n_images for r in ranking]
+    own = [budget_blocks(config, v) * config.batch_size for v in views]
+    full = max(own) + sum(n * v for n, v in zip(own, views))
     settings = {**engine.protocol.settings(), "batch_size": config.batch_size, "seed": config.seed,
-                "candidates": len(candidates), "stopped": race.stopped}
+                "candidates": len(candidates), "stopped": race.stopped,
+                "images": max(r.n_images for r in ranking)}
     return TuneResult(records, ranking.total_forward, full, settings)

@@ -1,0 +1,225 @@
+"""``dastat tune``: grid expansion, the racing rule's error rate and power on simulated units, the race on the
+bundled teacher, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dastat.augment.spec import expand_grid
+from dastat.errors import UserError
+from dastat.scoring.race import Race, look_schedule, race_look
+from dastat.stats import TStddev
+
+# --------------------------------------------------------------------------- grids
+
+
+@pytest.mark.parametrize("grid,expected", [
+    ("cutmix(alpha=0.2|0.5|1|2)", ["cutmix(alpha=0.2)", "cutmix(alpha=0.5)", "cutmix(alpha=1)", "cutmix(alpha=2)"]),
+    ("randaugment(num_ops=2,magnitude=5|9|13)", ["randaugment(num_ops=2,magnitude=5)",
+                                                 "randaugment(num_ops=2,magnitude=9)",
+                                                 "randaugment(num_ops=2,magnitude=13)"]),
+    ("cutout(size=4|8) + mixup(alpha=0.2|1)", ["cutout(size=4)+mixup(alpha=0.2)", "cutout(size=4)+mixup(alpha=1)",
+                                               "cutout(size=8)+mixup(alpha=0.2)", "cutout(size=8)+mixup(alpha=1)"]),
+    ("pick(base=cutmix(alpha=0.5|1), pool=2)", ["pick(base=cutmix(alpha=0.5),pool=2)",
+                                                "pick(base=cutmix(alpha=1),pool=2)"]),
+    ("autoaugment(policy=imagenet|cifar10)", ["autoaugment(policy=imagenet)", "autoaugment(policy=cifar10)"]),
+    ("flip", ["flip"]),
+])
+def test_expand_grid(grid, expected):
+    assert expand_grid(grid) == expected
+
+
+@pytest.mark.parametrize("grid,fragment", [
+    ("cutmix(alpha=0.2||1)", "empty"),
+    ("cutmix(alpha=|1)", "empty"),
+    ("cutmix(alpha=1|)", "empty"),
+    ("cutmix|mixup", "one parameter"),
+    ("flip+cutmix|mixup", "one parameter"),
+    ("cutmix(alpha=1|1.0)", "twice"),
+    ("cutmix(alpha=0.2|1", "not well formed"),
+])
+def test_bad_grids_are_one_sentence(grid, fragment):
+    with pytest.raises(UserError, match=fragment) as info:
+        expand_grid(grid)
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- the racing rule on simulated units
+
+C = 10
+
+
+def _units(rng: np.random.Generator, m: int, blocks: int) -> np.ndarray:
+    """Block units like the fast protocol's: the mean of an original and a view over 32 images, the originals
+    shared by every candidate, the views drawn with a per-block strength (skewed, like a shared random draw)."""
+    orig = rng.dirichlet(np.full(C, 0.3), size=(blocks, 32)).mean(1)
+    strength = rng.gamma(2.0, 0.5, size=(m, blocks, 1, 1))
+    views = rng.dirichlet(np.full(C, 0.3), size=(m, blocks, 32))
+    views = ((views * strength + 1.0 / C) / (strength + 1.0)).mean(2)
+    return 0.5 * (orig[None] + views)
+
+
+def _race(units: np.ndarray, blocks: int, **kwargs) -> Race:
+    """Run the race over the looks of ``blocks`` blocks, feeding only live candidates (as the engine does)."""
+    names = [f"c{i}" for i in range(units.shape[0])]
+    race = Race(names, look_schedule(blocks), **kwargs)
+    stats = {n: TStddev(C, 10.0) for n in names}
+    done = 0
+    for k in race.looks:
+        for i, n in enumerate(names):
+            if n in race.live:
+                stats[n].update(torch.from_numpy(units[i, done:k]), torch.arange(done, k))
+        done = k
+        race.look(stats, k)
+        if race.stopped:
+            break
+    return race
+
+
+def test_per_test_level_is_bonferroni_over_looks_and_ordered_pairs():
+    race = Race(["a", "b", "c", "d"], [32, 64, 128], alpha=0.05)
+    assert race.level == pytest.approx(0.05 / (3 * 4 * 3))
+
+
+def test_equal_candidates_are_rarely_eliminated():
+    """Four candidates with the same true T. stddev: all are best, so any elimination is an error."""
+    reps, m, blocks = 400, 4, 128
+    errors = 0
+    for rep in range(reps):
+        race = _race(_units(np.random.default_rng(rep), m, blocks), blocks)
+        errors += len(race.live) < m
+    assert errors / reps <= 0.05
+
+
+def test_a_much_worse_candidate_is_eliminated():
+    """Candidate 0's views are noisier: its T. stddev is clearly higher than the other two's."""
+    eliminated, early = 0, 0
+    for rep in range(40):
+        units = _units(np.random.default_rng(10_000 + rep), 3, 256)
+        units[0] = units[0].mean(0) + 1.6 * (units[0] - units[0].mean(0))
+        race = _race(units, 256)
+        eliminated += race.status("c0") == "eliminated"
+        early += race.status("c0") == "eliminated" and race.stopped != "budget"
+    assert eliminated >= 36
+    assert early >= 1
+
+
+class _Scaled(TStddev):
+    """Another statistic's values times a known factor per left-out section (``factors[None]`` on all)."""
+
+    def __init__(self, base: TStddev, factors: dict):
+        self.base, self.factors = base, factors
+
+    def value(self, exclude=None):
+        return self.factors[exclude] * self.base.value(exclude)
+
+    def sections(self):
+        return self.base.sections()
+
+
+@pytest.mark.parametrize("shift", [0.002, 0.02])
+def test_one_look_against_a_hand_computed_jackknife(shift):
+    from scipy import stats as st
+
+    base = TStddev(C, 10.0)
+    base.update(torch.from_numpy(_units(np.random.default_rng(0), 1, 64)[0]), torch.arange(64))
+    wobble = np.random.default_rng(1).normal(0, 0.0005, 32)
+    factors = {None: 1 + shift, **{j: 1 + shift + wobble[j] for j in range(32)}}
+    r_loo = wobble + shift  # the relative difference with each section left out
+    se = np.sqrt(31 / 32 * ((r_loo - r_loo.mean()) ** 2).sum())
+    level = 0.01
+    q = st.t.ppf(1 - level, 31)
+    lower, upper = shift - q * se, shift + q * se
+    look = race_look({"a": base, "b": _Scaled(base, factors)}, level, tolerance=upper * 1.01)
+    assert look.best == "a"
+    assert look.eliminated == (["b"] if lower > 0 else [])
+    if lower <= 0:  # a live candidate is tied when its upper bound is below the tolerance
+        assert look.tied
+        assert not race_look({"a": base, "b": _Scaled(base, factors)}, level, tolerance=upper * 0.99).tied
+        for shrink in (1.0, 0.5, 0.01):  # settled: not separable even with the standard error times shrink
+            settled = race_look({"a": base, "b": _Scaled(base, factors)}, level, 0.0, shrink).settled
+            assert settled == (shift - q * se * shrink <= 0)
+
+
+# --------------------------------------------------------------------------- the race on the bundled teacher
+
+KEYS = {"candidate", "t_stddev", "t_stddev_ci", "status", "eliminated_after", "n_forward"}
+
+
+@pytest.fixture(scope="module")
+def raced(fmnist, bundled_teacher):
+    import dastat
+
+    return dastat.tune(["cutout(size=8|24)", "flip"], bundled_teacher, fmnist, max_images=4096, batch_size=32, seed=0)
+
+
+def test_race_drops_the_clearly_worse_candidate(raced):
+    by = {r["candidate"]: r for r in raced.records}
+    assert set(by) == {"cutout(size=8)", "cutout(size=24)", "flip"}
+    # Hiding 24 of 28 pixels flattens the teacher's output far more than a flip does (lower T. stddev).
+    assert by["flip"]["status"] == "eliminated"
+    assert raced.best == "cutout(size=24)"
+    assert [r["status"] for r in raced.records][0] == "best"
+    assert all(set(r) == KEYS for r in raced.records)
+
+
+def test_race_forward_counts_are_consistent(raced):
+    # Cutout draws 4 times on each block of 32 (split estimate): 5 forwards per original, so its budget of
+    # 2 × 4096 forwards allows 51 blocks; flip's one view per original allows 4096 originals (128 blocks).
+    looks = raced.settings["looks_images"]
+    assert looks == [32 * 32, 51 * 32]
+    images = {r["candidate"]: r["eliminated_after"] or raced.settings["images"] for r in raced.records}
+    assert raced.settings["images"] == max(looks)
+    views = {}
+    for r in raced.records:
+        assert r["eliminated_after"] is None or r["eliminated_after"] in looks
+        assert (r["eliminated_after"] is None) == (r["status"] != "eliminated")
+        views[r["candidate"]], rest = divmod(r["n_forward"] - images[r["candidate"]], images[r["candidate"]])
+        assert rest == 0
+    assert views == {"cutout(size=8)": 4, "cutout(size=24)": 4, "flip": 1}
+    # The originals are forwarded once for the whole race, each candidate's views for as long as it ran.
+    assert raced.total_forward == max(images.values()) + sum(views[c] * images[c] for c in images)
+    assert raced.full_scoring_forward == 4096 + 2 * (51 * 32 * 4) + 4096 * 1
+    assert raced.total_forward < raced.full_scoring_forward
+
+
+def test_race_result_serialises(raced):
+    doc = json.loads(raced.to_json())
+    assert set(doc) == {"results", "total_forward", "full_scoring_forward", "settings"}
+    assert [set(r) for r in doc["results"]] == [KEYS] * 3
+    assert list(raced.to_frame().columns) == list(raced.records[0])
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_tune_json_and_csv(tmp_path, capsys):
+    from dastat.cli import main
+
+    out = tmp_path / "tune.csv"
+    argv = ["tune", "--da", "cutout(size=8|24)", "--da", "flip", "--max-images", "2048", "--batch-size", "32",
+            "--no-progress", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"results", "total_forward", "full_scoring_forward", "provenance"}
+    assert [set(r) for r in doc["results"]] == [KEYS] * 3
+    assert doc["provenance"]["protocol"]["name"] == "race"
+    assert doc["provenance"]["protocol"]["tolerance"] == 0.01
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert sorted(frame["candidate"]) == sorted(r["candidate"] for r in doc["results"])
+    assert (tmp_path / "tune.csv.provenance.json").exists()
+
+
+def test_cli_tune_table(capsys):
+    from dastat.cli import main
+
+    assert main(["tune", "--da", "mixup(alpha=0.2|1)", "--max-images", "2048", "--batch-size", "32",
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "mixup(alpha=0.2)" in text and "best" in text and "model forwards" in text
