@@ -328,6 +328,13 @@ CASES = _score_rank_cases(["score"]) + _score_rank_cases(["rank"]) + [
     ("top:unknown-command", ["nosuch"], "nosuch"),
     ("top:unknown-flag", ["--bogus"], "command"),
     ("top:unknown-flag-after-command", ["zoo", "list", "--json", "--bogus"], "--bogus"),
+    # tune
+    ("tune:grid-empty-alternative", ["tune", *TINY, "--da", "cutmix(alpha=0.2||1)"], "empty"),
+    ("tune:grid-bar-between-das", ["tune", *TINY, "--da", "cutmix|mixup"], "one parameter"),
+    ("tune:grid-duplicate", ["tune", *TINY, "--da", "cutmix(alpha=1|1.0)"], "twice"),
+    ("tune:one-candidate", ["tune", *TINY, "--da", "cutmix"], "two candidates"),
+    ("tune:alpha-one", ["tune", *TINY, "--da", "cutmix(alpha=0.2|1)", "--alpha", "1"], "--alpha"),
+    ("tune:da-unknown", ["tune", *TINY, "--da", "nosuch(a=1|2)"], "nosuch"),
     # evaluate
     ("evaluate:teacher-garbage", ["evaluate", "--teacher", "{w}/garbage.pth"], "teacher"),
     ("evaluate:data-unknown", ["evaluate", "--data", "nosuchset"], "data"),
