@@ -10,7 +10,8 @@ paired delete-one-section jackknife t-test on ``T_j / T_i - 1`` at the per-test 
 ``alpha / (K m (m - 1))`` (``K`` looks, ``m`` candidates); ``j`` is dropped, and spends
 no more forwards, once one test says it is worse. The race stops when one candidate is
 left, when the upper confidence bound of every live one's relative difference to the
-best is below ``tolerance`` (they are tied), or at the budget. Dropping a candidate
+best is below ``tolerance`` (they are tied), when no live pair is expected to separate
+by the budget, or at the budget. Dropping a candidate
 whose T. stddev is the lowest needs one of the ``K m (m - 1)`` one-sided tests of a
 true null to reject, so by the union bound it happens with probability at most
 ``alpha``, whatever the dependence between looks (docs/tuning.md).
