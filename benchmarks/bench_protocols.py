@@ -60,7 +60,7 @@ def paper_code_forwards(da: str, n_train: int, epochs: int) -> int:
 def render(summary: dict) -> str:
     """The Markdown table and findings of docs/protocols.md, from a saved summary."""
     epochs = summary["paper_epochs_run"]
-    lines = [f"| DA | paper protocol, {epochs} epoch (95% CI) | fast (95% CI) | fast inside? "
+    lines = [f"| DA | paper protocol, {epochs} epoch{'s' * (epochs != 1)} (95% CI) | fast (95% CI) | fast inside? "
              "| fast forwards (alone) | unit |",
              "|---|---|---|---|---|---|"]
     for r in summary["rows"]:
