@@ -60,7 +60,8 @@ def main(argv=None) -> int:
 
 def _pair(folder: Path) -> dict:
     results = json.loads((folder / "results.json").read_text())
-    config = json.loads((folder / "validate.json").read_text())["options"]
+    config = json.loads((folder / "validate.json").read_text())
+    config = config.get("options", config)  # sweeps written before validate.json carried provenance
     run = json.loads((folder / "run.json").read_text())
     name = f"resnet20 → {config['student']}"
     return {"folder": folder, "name": name, "rows": results["rows"], "corr": results["correlations"],
