@@ -32,7 +32,7 @@ from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
 from .protocols import MIN_BLOCKS, FastProtocol
-from .results import _plain
+from .results import json_safe
 
 ALPHA = 0.05
 TOLERANCE = 0.01
@@ -225,7 +225,7 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
     race = Race([c.aug.spec for c in engine.collectors], look_schedule(blocks), alpha, tolerance)
     engine.protocol = RaceProtocol(config, race)
     ranking = engine.run()
-    records = [{"candidate": r.da, "t_stddev": _plain(r.t_stddev), "t_stddev_ci": _plain(r.t_stddev_ci),
+    records = [{"candidate": r.da, "t_stddev": json_safe(r.t_stddev), "t_stddev_ci": json_safe(r.t_stddev_ci),
                 "status": race.status(r.da), "eliminated_after": None if race.status(r.da) != "eliminated"
                 else r.n_images, "n_forward": r.n_forward} for r in ranking]
     records.sort(key=lambda r: (STATUSES.index(r["status"]), r["t_stddev"] is None, r["t_stddev"] or 0))
