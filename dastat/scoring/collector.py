@@ -44,8 +44,9 @@ class Originals:
 class DACollector:
     """One DA's statistics and forward counts within a scoring run."""
 
-    def __init__(self, aug: Augmentation, units: Units, *, student: bool):
-        self.aug, self.salt = aug, zlib.crc32(aug.spec.encode())
+    def __init__(self, aug: Augmentation, units: Units, *, student: bool, salt: int | None = None):
+        # The salt of the DA's random stream within each block: its own (from its spec) unless given.
+        self.aug, self.salt = aug, zlib.crc32(aug.spec.encode()) if salt is None else salt
         self.unit, self.draws, self.units = units.name, units.draws, units
         self.tstd = units.statistic
         self.entropy = TeacherEntropy()

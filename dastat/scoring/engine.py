@@ -35,17 +35,24 @@ DAs = str | Augmentation | Sequence[str | Augmentation] | None
 
 
 class Engine:
-    """One scoring run: the teacher (and student), the data, the DAs' collectors, the protocol."""
+    """One scoring run: the teacher (and student), the data, the DAs' collectors, the protocol.
 
-    def __init__(self, teacher, data, das: Sequence[Augmentation], student, config: ScoreConfig, device):
+    ``protocol`` defaults to the one ``config`` names; with ``common_draws`` every DA draws
+    from the first one's random stream (so DAs of one family share partners, boxes and
+    the uniforms behind their strengths) instead of its own.
+    """
+
+    def __init__(self, teacher, data, das: Sequence[Augmentation], student, config: ScoreConfig, device, *,
+                 protocol=None, common_draws: bool = False):
         self.teacher, self.data, self.student, self.config, self.device = teacher, data, student, config, device
-        self.protocol = make_protocol(config)
+        self.protocol = protocol or make_protocol(config)
         self.rank, self.world_size = process_group()
         self.total_forward = 0
         self.collectors = []
         for aug in das:
+            salt = self.collectors[0].salt if common_draws and self.collectors else None
             self.collectors.append(DACollector(aug, self.protocol.units(aug, data.num_classes),
-                                               student=student is not None))
+                                               student=student is not None, salt=salt))
 
     @torch.inference_mode()
     def _logp(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

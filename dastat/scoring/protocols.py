@@ -84,6 +84,22 @@ def splittable(aug: Augmentation) -> bool:
     return not mixers or (len(mixers) == 1 and isinstance(mixers[0], (Mixup, CutMix)))
 
 
+def within_budget(config: ScoreConfig, images: int, forwards: int) -> bool:
+    """The fast protocol's budget: ``max_images`` originals, or the ``2 × max_images`` forwards
+    that they and one view each take, whichever comes first."""
+    return max(images, forwards / 2) <= config.max_images
+
+
+def budget_blocks(config: ScoreConfig, draws: int) -> int:
+    """The blocks a DA with ``draws`` views per original may use within the budget.
+
+    >>> budget_blocks(ScoreConfig(max_images=32768), 1), budget_blocks(ScoreConfig(max_images=32768), 4)
+    (512, 204)
+    """
+    per_block = config.batch_size
+    return int(config.max_images // max(per_block, per_block * (1 + draws) / 2))
+
+
 class GroupUnits:
     """The paper's groups as units, numbered in the order they complete."""
 
@@ -149,14 +165,13 @@ class FastProtocol:
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
         """Stop DAs at their budget (every block) or at the target precision (every few blocks)."""
         check = n_blocks % CHECK_EVERY == 0 and n_blocks * world_size >= MIN_BLOCKS
+        bs = self.config.batch_size
         for c in collectors:
             if c.done:
                 continue
-            # The budget is max_images originals, or the forwards that many originals and one view each take;
-            # a DA stops before a block that would pass it.
-            per_block = self.config.batch_size
-            if max(c.n_images + per_block, (c.n_forward + per_block * (1 + c.draws)) / 2) * world_size \
-                    > self.config.max_images:
+            # A DA stops before a block that would pass its budget.
+            if not within_budget(self.config, (c.n_images + bs) * world_size,
+                                 (c.n_forward + bs * (1 + c.draws)) * world_size):
                 c.done = True
             elif check and c.tstd.synced().compute().relative_half_width <= self.config.precision:
                 c.done = c.converged = True

@@ -31,7 +31,7 @@ from ..stats import Statistic, jackknife
 from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
-from .protocols import MIN_BLOCKS, FastProtocol
+from .protocols import MIN_BLOCKS, FastProtocol, budget_blocks
 from .results import json_safe
 
 ALPHA = 0.05
@@ -50,16 +50,6 @@ def look_schedule(total_blocks: int, first: int = MIN_BLOCKS) -> list[int]:
         looks.append(k)
         k *= 2
     return looks + [total_blocks]
-
-
-def budget_blocks(config: ScoreConfig, views: int) -> int:
-    """Blocks a candidate with ``views`` views per original may use under the fast protocol's budget:
-    ``max_images`` originals, or the ``2 × max_images`` forwards that they and one view each take.
-
-    >>> budget_blocks(ScoreConfig(max_images=32768), 1), budget_blocks(ScoreConfig(max_images=32768), 4)
-    (512, 204)
-    """
-    return config.max_images // math.ceil(config.batch_size * max(1.0, (1 + views) / 2))
 
 
 @dataclass
@@ -217,13 +207,12 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
     """
     candidates, config = race_plan(grids, config, options, alpha, tolerance)
     teacher, data, _, device = resolve_inputs(teacher, data, None, config.device, config.seed)
-    engine = Engine(teacher, data, build_das(candidates, data, teacher, None), None, config, device)
-    for c in engine.collectors:  # common random draws: every candidate uses the first one's stream
-        c.salt = engine.collectors[0].salt
+    das = build_das(candidates, data, teacher, None)
     # The candidates race on common blocks, as many as the costliest one's budget allows.
-    blocks = min(budget_blocks(config, c.draws) for c in engine.collectors)
-    race = Race([c.aug.spec for c in engine.collectors], look_schedule(blocks), alpha, tolerance)
-    engine.protocol = RaceProtocol(config, race)
+    draws = [FastProtocol(config).units(aug, data.num_classes).draws for aug in das]
+    race = Race([aug.spec for aug in das], look_schedule(min(budget_blocks(config, d) for d in draws)), alpha,
+                tolerance)
+    engine = Engine(teacher, data, das, None, config, device, protocol=RaceProtocol(config, race), common_draws=True)
     ranking = engine.run()
     records = [{"candidate": r.da, "t_stddev": json_safe(r.t_stddev), "t_stddev_ci": json_safe(r.t_stddev_ci),
                 "status": race.status(r.da), "eliminated_after": None if race.status(r.da) != "eliminated"
