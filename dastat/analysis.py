@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import UserError
+from .io import json_safe
 from .provenance import records_of
 
 if TYPE_CHECKING:  # pandas is imported only when a table is read
@@ -87,27 +88,17 @@ class Correlation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record: ``group``, ``n``, the coefficients, ``*_p`` and ``*_ci`` as lists."""
-        out: dict[str, Any] = {"group": _plain(self.group), "n": self.n}
+        out: dict[str, Any] = {"group": json_safe(self.group), "n": self.n}
         for name in COEFFICIENTS:
-            out[name] = _finite_or_none(getattr(self, name))
+            out[name] = json_safe(getattr(self, name))
         for name in COEFFICIENTS:
-            out[f"{name}_p"] = _finite_or_none(getattr(self, f"{name}_p"))
+            out[f"{name}_p"] = json_safe(getattr(self, f"{name}_p"))
         for name in COEFFICIENTS:
-            out[f"{name}_ci"] = [_finite_or_none(v) for v in getattr(self, f"{name}_ci")]
+            out[f"{name}_ci"] = json_safe(getattr(self, f"{name}_ci"))
         out.update(kendall_variant="tau-b", ci_method=self.ci_method, confidence_level=self.confidence_level,
                    n_resamples=self.n_resamples, seed=self.seed)
-        out.update({k: _plain(v) for k, v in self.extra.items()})
+        out.update(json_safe(self.extra))
         return out
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python ones, so that ``json.dumps`` takes them."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # --------------------------------------------------------------------------- coefficients

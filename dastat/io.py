@@ -8,10 +8,13 @@ makes private files; the process umask is read at write time, never changed for 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from .errors import UserError
 
@@ -72,3 +75,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
     return Path(path)
+
+
+def json_safe(value: Any) -> Any:
+    """What strict JSON takes: numpy scalars as Python ones, tuples as lists, non-finite floats as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dict):
+        return {key: json_safe(v) for key, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value

@@ -27,12 +27,12 @@ from typing import Any, Mapping, Sequence
 
 from ..augment.spec import expand_grid
 from ..errors import UserError
+from ..io import json_safe
 from ..stats import Statistic, jackknife
 from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
 from .protocols import MIN_BLOCKS, FastProtocol, budget_blocks
-from .results import json_safe
 
 ALPHA = 0.05
 TOLERANCE = 0.01

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 from ..errors import UserError
+from ..io import json_safe
 from ..stats.compare import PairedTest, paired_test
 
 
@@ -37,20 +38,11 @@ class ScoreResult:
         """A flat, JSON-ready record: intervals as lists, NaN/inf as None (strict JSON has neither)."""
         out = asdict(self)
         out.update(out.pop("extra"))
-        return {key: json_safe(value) for key, value in out.items()}
+        return json_safe(out)
 
     def get(self, name: str) -> Any:
         """The statistic ``name``: a field, or an entry of ``extra`` (None when absent)."""
         return getattr(self, name) if name in self.__dataclass_fields__ else self.extra.get(name)
-
-
-def json_safe(value: Any) -> Any:
-    """Tuples as lists and non-finite floats as None, so that strict JSON takes a result."""
-    if isinstance(value, (tuple, list)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 @dataclass
