@@ -8,15 +8,17 @@ and whether the race's best/tied set contains rank's winner or a candidate that 
 own paired test cannot tell from the winner (p ≥ 0.05).
 
     python benchmarks/bench_tune.py --seeds 1 --max-images 2048     # smoke run
-    nohup nice -n 5 python benchmarks/bench_tune.py &                # the real thing (≈1 h on 2 cores)
+    nohup nice -n 5 python benchmarks/bench_tune.py --jobs 2 &       # the real thing (≈35 min on 2 cores)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
@@ -52,24 +54,33 @@ def one_seed(seed: int, teacher, data, max_images: int) -> dict:
     }
 
 
+def run_seed(seed: int, max_images: int, threads: int) -> dict:
+    """One seed in a process of its own (``--jobs``): its own teacher and data, ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    data = load_data()
+    return one_seed(seed, dastat.load_teacher(None, data=data), data, max_images)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per seed")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run at once, each in its own process")
     p.add_argument("--json", default="benchmarks/results/tune.json")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    data = load_data()
-    teacher = dastat.load_teacher(None, data=data)
     rows = []
-    for seed in range(args.seeds):
-        row = one_seed(seed, teacher, data, args.max_images)
-        rows.append(row)
-        save(args, rows)  # after every seed, so that a long run leaves its finished seeds behind
-        print(f"seed {seed}: rank {row['rank_forward']:,} forwards (winner {row['rank_winner']}), tune "
-              f"{row['tune_forward']:,} (best {row['tune_best']}, kept {len(row['tune_kept'])}, {row['stopped']}): "
-              f"{row['ratio']:.2f}× fewer; contains winner or an indistinct one: {row['contains']}", flush=True)
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_seed, seed, args.max_images, args.threads) for seed in range(args.seeds)]
+        for future in as_completed(futures):
+            row = future.result()
+            rows.append(row)
+            rows.sort(key=lambda r: r["seed"])
+            save(args, rows)  # after every seed, so that a long run leaves its finished seeds behind
+            print(f"seed {row['seed']}: rank {row['rank_forward']:,} forwards (winner {row['rank_winner']}), tune "
+                  f"{row['tune_forward']:,} (best {row['tune_best']}, kept {len(row['tune_kept'])}, "
+                  f"{row['stopped']}): {row['ratio']:.2f}× fewer; contains winner or an indistinct one: "
+                  f"{row['contains']}", flush=True)
     summary = save(args, rows)
     print(f"total: rank {summary['rank_forward']:,} forwards, tune {summary['tune_forward']:,}: "
           f"{summary['ratio']:.2f}× fewer; containment {summary['contains']}/{len(rows)} seeds; saved to {args.json}")
@@ -79,7 +90,8 @@ def main(argv=None) -> int:
 def save(args, rows: list[dict]) -> dict:
     rank_total, tune_total = sum(r["rank_forward"] for r in rows), sum(r["tune_forward"] for r in rows)
     summary = {"grids": GRIDS, "max_images": args.max_images, "seeds": len(rows), "threads": args.threads,
-               "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), {platform.processor() or ''}",
+               "jobs": args.jobs, "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPUs, "
+                                             f"{args.threads} torch thread(s) per seed",
                "rank_forward": rank_total, "tune_forward": tune_total, "ratio": rank_total / tune_total,
                "contains": sum(r["contains"] for r in rows), "rows": rows}
     atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")

@@ -170,10 +170,11 @@ def test_race_drops_the_clearly_worse_candidate(raced):
 def test_race_forward_counts_are_consistent(raced):
     # Cutout draws 4 times on each block of 32 (split estimate): 5 forwards per original, so its budget of
     # 2 × 4096 forwards allows 51 blocks; flip's one view per original allows 4096 originals (128 blocks).
+    # The race looks after 16 blocks, half as many again each time, and at the common budget.
     looks = raced.settings["looks_images"]
-    assert looks == [32 * 32, 51 * 32]
+    assert looks == [16 * 32, 24 * 32, 36 * 32, 51 * 32]
     images = {r["candidate"]: r["eliminated_after"] or raced.settings["images"] for r in raced.records}
-    assert raced.settings["images"] == max(looks)
+    assert raced.settings["images"] in looks
     views = {}
     for r in raced.records:
         assert r["eliminated_after"] is None or r["eliminated_after"] in looks

@@ -4,7 +4,7 @@ Every candidate is scored on the same images and base views by the fast protocol
 :class:`~dastat.scoring.engine.Engine`, and all use the same random stream (the first
 candidate's: for DAs of one family, the same partners, boxes and uniforms behind λ),
 so their differences are measured far more precisely than their values. At a fixed
-schedule of looks (32, 64, 128, … blocks, and the budget) every live candidate ``j``
+schedule of looks (16, 24, 36, 54, … blocks, growing by half, and the budget) every live candidate ``j``
 is compared with every live candidate ``i`` of lower T. stddev by the one-sided
 paired delete-one-section jackknife t-test on ``T_j / T_i - 1`` at the per-test level
 ``alpha / (K m (m - 1))`` (``K`` looks, ``m`` candidates); ``j`` is dropped, and spends
@@ -32,23 +32,26 @@ from ..stats import Statistic, jackknife
 from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
-from .protocols import MIN_BLOCKS, FastProtocol, budget_blocks
+from .protocols import FastProtocol, budget_blocks
 
 ALPHA = 0.05
 TOLERANCE = 0.01
+#: The first look comes after this many blocks (a jackknife t-test on fewer sections has too few degrees
+#: of freedom to drop anything at the per-test level), and each later one after half as many again.
+FIRST_LOOK, LOOK_GROWTH = 16, 1.5
 STATUSES = ("best", "tied", "eliminated")
 
 
-def look_schedule(total_blocks: int, first: int = MIN_BLOCKS) -> list[int]:
-    """The blocks after which the race looks: ``first``, doubling, and the budget.
+def look_schedule(total_blocks: int, first: int = FIRST_LOOK, growth: float = LOOK_GROWTH) -> list[int]:
+    """The blocks after which the race looks: ``first``, growing by ``growth``, and the budget.
 
-    >>> look_schedule(512), look_schedule(64), look_schedule(20)
-    ([32, 64, 128, 256, 512], [32, 64], [20])
+    >>> look_schedule(204), look_schedule(64), look_schedule(12)
+    ([16, 24, 36, 54, 81, 121, 181, 204], [16, 24, 36, 54, 64], [12])
     """
     looks, k = [], first
     while k < total_blocks:
         looks.append(k)
-        k *= 2
+        k = int(k * growth)
     return looks + [total_blocks]
 
 
