@@ -223,10 +223,10 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
     panels = [(None, frame)] if group is None else list(frame.groupby(group, sort=False))
     with _styled():
         fig, axes = _panels(len(panels), col_wrap, ax, size=(5.4, 4.6) if group else (6.6, 5.0))
-        bars = ""
+        captions = []
         for a, (key, part) in zip(axes, panels):
             part = part.reset_index(drop=True)
-            bars = _scatter_panel(a, part, x, y, label, colors, fit=fit, group=key)
+            captions.append((key, _scatter_panel(a, part, x, y, label, colors, fit=fit, group=key)))
             a.set_xlabel(xlabel or axis_label(x))
             a.set_ylabel(ylabel or axis_label(y))
             if key is not None:
@@ -234,6 +234,9 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
         heading = title or f"{_short(y).capitalize()} against {_short(x)}, one point per DA"
         context = _setting(frame, setting)
         heading += f"\n{context}" if context else ""
+        # Panels whose bars differ (e.g. pairs trained with different numbers of seeds) are captioned one by one.
+        bars = captions[0][1] if len({c for _, c in captions}) == 1 else \
+            "; ".join(f"{key}: {c}" for key, c in captions if c)
         caption = f"Error bars: {bars}." if bars else ""
         if ax is None:
             fig.suptitle(heading)

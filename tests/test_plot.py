@@ -403,3 +403,14 @@ def test_cli_plot_json_lists_written_files(tmp_path, capsys):
     assert main(["plot", str(ranking), "--json", "--out", str(tmp_path / "r.svg")]) == 0
     written = json.loads(capsys.readouterr().out)["written"]
     assert written == [str(tmp_path / "r.svg")] and (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_panels_with_different_seed_counts_are_captioned_one_by_one():
+    rows = [dict(r, pair="two seeds") for r in _validate_rows()]
+    rows += [dict(r, pair="three seeds", n_seeds=3) for r in _validate_rows()]
+    caption = scatter(rows, x="t_stddev", y="test_loss", group="pair").get_supxlabel()
+    assert "two seeds: " in caption and "three seeds: " in caption
+    assert "over 2 seeds" in caption and "over 3 seeds" in caption
+    same = scatter([dict(r, pair=p) for p in ("a", "b") for r in _validate_rows()], x="t_stddev", y="test_loss",
+                   group="pair").get_supxlabel()
+    assert same.count("over 2 seeds") == 1 and "a: " not in same
