@@ -23,7 +23,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..augment.spec import expand_grid
 from ..errors import UserError
@@ -66,7 +66,15 @@ class Look:
     settled: bool
 
 
-def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, shrink: float = 1.0) -> Look:
+def t_critical(level: float, sections: int) -> float:
+    """The one-sided critical value of the jackknife t-test on ``sections`` sections."""
+    from scipy import stats as st
+
+    return float(st.t.ppf(1 - level, sections - 1)) if sections > 1 else math.inf
+
+
+def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, shrink: float = 1.0,
+              critical: Callable[[float, int], float] = t_critical) -> Look:
     """One look over the live candidates' statistics (``value(exclude)``, ``sections()``, common sections).
 
     ``j`` is dropped when, for some candidate ``i`` of lower value, the one-sided paired
@@ -75,13 +83,11 @@ def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, sh
     settled when no pair would be told apart even if its standard error shrank by ``shrink``
     (sqrt(blocks now / blocks at the budget)) and its difference stayed as it is.
     """
-    from scipy import stats as st
-
     values = {name: s.value() for name, s in stats.items()}
     order = sorted(values, key=lambda n: (not math.isfinite(values[n]), values[n]))
     sections = sorted(set().union(*(s.sections() for s in stats.values())))
     loo = {name: dict(zip(sections, (s.value(j) for j in sections))) for name, s in stats.items()}
-    q = st.t.ppf(1 - level, len(sections) - 1) if len(sections) > 1 else math.inf
+    q = critical(level, len(sections))
     pick = lambda n, j: values[n] if j is None else loo[n][j]  # noqa: E731
 
     def bounds(j: str, i: str, shrink: float = 1.0) -> tuple[float, float]:
@@ -95,11 +101,14 @@ def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, sh
 
 
 class Race:
-    """The racing rule over a fixed schedule of looks (in blocks); pure bookkeeping, no models."""
+    """The racing rule over a fixed schedule of looks (in blocks); pure bookkeeping, no models.
+
+    ``critical(level, sections)`` is the tests' critical value (the jackknife t-test's by default).
+    """
 
     def __init__(self, candidates: Sequence[str], looks: Sequence[int], alpha: float = ALPHA,
-                 tolerance: float = TOLERANCE):
-        self.looks, self.alpha, self.tolerance = list(looks), alpha, tolerance
+                 tolerance: float = TOLERANCE, critical: Callable[[float, int], float] = t_critical):
+        self.looks, self.alpha, self.tolerance, self.critical = list(looks), alpha, tolerance, critical
         m = len(candidates)
         self.level = alpha / (len(self.looks) * max(m * (m - 1), 1))
         self.live, self.best, self.stopped, self._next = list(candidates), None, None, 0
@@ -112,7 +121,7 @@ class Race:
         while self._next < len(self.looks) and self.looks[self._next] <= blocks:
             self._next += 1
         shrink = math.sqrt(min(blocks, self.looks[-1]) / self.looks[-1])
-        result = race_look({n: stats[n] for n in self.live}, self.level, self.tolerance, shrink)
+        result = race_look({n: stats[n] for n in self.live}, self.level, self.tolerance, shrink, self.critical)
         self.live = [n for n in self.live if n not in result.eliminated]
         self.best = result.best
         if len(self.live) == 1:
