@@ -17,7 +17,7 @@ on those outputs under four rules, which differ only in the dropping test:
 Printed and saved: each rule's forwards per seed and their ratio to the forwards of
 ``dastat.rank`` on the same grid and seed, read from ``bench_tune.py``'s results.
 
-    python benchmarks/bench_race_rules.py --seeds 4 --jobs 2     # ≈ 25 min on 2 cores
+    python benchmarks/bench_race_rules.py --jobs 2                 # ≈ 35 min on 2 cores
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _cell(forward: int | None, ratio: float | None, blocks: int) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--blocks", type=int, default=128, help="common blocks recorded per seed")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--tune-results", default="benchmarks/results/tune.json")
