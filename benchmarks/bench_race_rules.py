@@ -123,10 +123,13 @@ def main(argv=None) -> int:
     for row in rows:
         row["rank_forward"] = rank[row["seed"]]
         row["ratio"] = {rule: f and rank[row["seed"]] / f for rule, f in row["forward"].items()}
-    print("rule            " + "".join(f"  seed {r['seed']}: forwards (ratio)" for r in rows))
+    print(f"{'rule':15s} " + "".join(f"  {'seed ' + str(r['seed']) + ': forwards (ratio)':>30s}" for r in rows)
+          + "  all: ratio")
     for rule in RULES:
+        forwards = [r["forward"][rule] for r in rows]
+        total = sum(r["rank_forward"] for r in rows) / sum(forwards) if all(forwards) else None
         print(f"{rule:15s} " + "".join(f"  {_cell(r['forward'][rule], r['ratio'][rule], args.blocks):>30s}"
-                                       for r in rows))
+                                       for r in rows) + (f"  {total:.2f}×" if total else "  –"))
     atomic_write_text(args.json, json.dumps({"grids": GRIDS, "blocks": args.blocks, "rows": rows}, indent=2) + "\n")
     return 0
 
