@@ -203,13 +203,17 @@ def test_cli_tune_json_and_csv(tmp_path, capsys):
 
     out = tmp_path / "tune.csv"
     argv = ["tune", "--da", "cutout(size=8|24)", "--da", "flip", "--max-images", "2048", "--batch-size", "32",
-            "--no-progress", "--json", "--out", str(out)]
+            "--draws", "2", "--no-progress", "--json", "--out", str(out)]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"results", "total_forward", "full_scoring_forward", "provenance"}
     assert [set(r) for r in doc["results"]] == [KEYS] * 3
-    assert doc["provenance"]["protocol"]["name"] == "race"
-    assert doc["provenance"]["protocol"]["tolerance"] == 0.01
+    protocol = doc["provenance"]["protocol"]
+    assert protocol["name"] == "race" and protocol["tolerance"] == 0.01 and protocol["draws"] == 2
+    # --draws 2: each cutout candidate forwards its originals and two views of each.
+    for r in doc["results"]:
+        if r["candidate"].startswith("cutout"):
+            assert r["n_forward"] == 3 * (r["eliminated_after"] or protocol["images"])
     import pandas as pd
 
     frame = pd.read_csv(out)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..scoring import DEFAULT_MAX_IMAGES
+from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
 from .common import positive_int
 
 
@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "repeatable, all candidates race together")
     p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
                    help=f"at most this many training images per candidate (default {DEFAULT_MAX_IMAGES})")
+    p.add_argument("--draws", type=positive_int, default=DEFAULT_DRAWS,
+                   help="draws on each batch for DAs that draw once per batch or mix pairs, as for dastat rank "
+                        f"(default {DEFAULT_DRAWS})")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"stop when every live candidate is within this relative T. stddev of the best "
                         f"(default {TOLERANCE})")
@@ -47,15 +50,16 @@ def run_tune(args: argparse.Namespace) -> int:
     from .paths import check_inputs, check_output_file, name_the_flag
 
     check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
-    candidates, _ = race_plan(args.das, None, dict(max_images=args.max_images, batch_size=args.batch_size),
-                              args.alpha, args.tolerance)
+    options = dict(max_images=args.max_images, batch_size=args.batch_size, draws=args.draws)
+    candidates, _ = race_plan(args.das, None, options, args.alpha, args.tolerance)
     check_inputs(das=candidates)
     device = resolve_device(args.device)
     with init_from_env(device):
         with name_the_flag(teacher=args.teacher, data=args.data):
             teacher, data = teacher_and_data_from_args(args, device)
         result = tune(args.das, teacher, data, alpha=args.alpha, tolerance=args.tolerance, max_images=args.max_images,
-                      batch_size=args.batch_size, seed=args.seed, device=device, progress=not args.no_progress)
+                      draws=args.draws, batch_size=args.batch_size, seed=args.seed, device=device,
+                      progress=not args.no_progress)
         record = provenance(device=device, seed=args.seed, batch_size=args.batch_size,
                             protocol={"name": "race", **result.settings}, teacher=teacher, data=data)
         _emit(result, args, record)

@@ -160,7 +160,8 @@ class RaceProtocol(FastProtocol):
 
     def settings(self) -> dict[str, Any]:
         bs = self.config.batch_size
-        return {"max_images": self.config.max_images, "alpha": self.race.alpha, "tolerance": self.race.tolerance,
+        return {"max_images": self.config.max_images, "draws": self.config.draws, "alpha": self.race.alpha,
+                "tolerance": self.race.tolerance,
                 "per_test_level": self.race.level, "looks_images": [k * bs for k in self.race.looks]}
 
 
