@@ -228,3 +228,8 @@ def test_cli_tune_table(capsys):
                  "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "mixup(alpha=0.2)" in text and "best" in text and "model forwards" in text
+
+
+def test_look_schedule_always_moves_on():
+    assert look_schedule(5, first=1) == [1, 2, 3, 4, 5]
+    assert look_schedule(204) == [16, 24, 36, 54, 81, 121, 181, 204]

@@ -4,14 +4,14 @@ Every candidate is scored on the same images and base views by the fast protocol
 :class:`~dastat.scoring.engine.Engine`, and all use the same random stream (the first
 candidate's: for DAs of one family, the same partners, boxes and uniforms behind λ),
 so their differences are measured far more precisely than their values. At a fixed
-schedule of looks (16, 24, 36, 54, … blocks, growing by half, and the budget) every live candidate ``j``
-is compared with every live candidate ``i`` of lower T. stddev by the one-sided
-paired delete-one-section jackknife t-test on ``T_j / T_i - 1`` at the per-test level
-``alpha / (K m (m - 1))`` (``K`` looks, ``m`` candidates); ``j`` is dropped, and spends
-no more forwards, once one test says it is worse. The race stops when one candidate is
-left, when the upper confidence bound of every live one's relative difference to the
-best is below ``tolerance`` (they are tied), when no live pair is expected to separate
-by the budget, or at the budget. Dropping a candidate
+schedule of looks (16, 24, 36, 54, … blocks, growing by half, and the budget) every
+live candidate ``j`` is compared with every live candidate ``i`` of lower T. stddev by
+the one-sided paired delete-one-section jackknife t-test on ``T_j / T_i - 1`` at the
+per-test level ``alpha / (K m (m - 1))`` (``K`` looks, ``m`` candidates); ``j`` is
+dropped, and spends no more forwards, once one test says it is worse. The race stops
+when one candidate is left, when the upper confidence bound of every live one's
+relative difference to the best is below ``tolerance`` (they are tied), when no live
+pair is expected to separate by the budget, or at the budget. Dropping a candidate
 whose T. stddev is the lowest needs one of the ``K m (m - 1)`` one-sided tests of a
 true null to reject, so by the union bound it happens with probability at most
 ``alpha``, whatever the dependence between looks (docs/tuning.md).
@@ -51,7 +51,7 @@ def look_schedule(total_blocks: int, first: int = FIRST_LOOK, growth: float = LO
     looks, k = [], first
     while k < total_blocks:
         looks.append(k)
-        k = int(k * growth)
+        k = max(k + 1, int(k * growth))  # at least one block on, whatever first and growth are
     return looks + [total_blocks]
 
 
