@@ -39,7 +39,7 @@ from dastat.scoring import ScoreConfig
 from dastat.scoring.engine import Engine
 from dastat.scoring.inputs import build_das
 from dastat.scoring.protocols import FastProtocol, budget_blocks
-from dastat.scoring.race import Race, RaceProtocol, look_schedule, t_critical
+from dastat.scoring.race import ALPHA, Race, RaceProtocol, look_schedule, t_critical
 
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
 RULES = {"any-best, t": ("any", t_critical), "tagged-best, t": ("tagged", t_critical),
@@ -47,13 +47,9 @@ RULES = {"any-best, t": ("any", t_critical), "tagged-best, t": ("tagged", t_crit
          "tagged-best, z": ("tagged", lambda level, sections: float(st.norm.ppf(1 - level)))}
 
 
-def record(seed: int, blocks: int) -> tuple[dict[str, list], list[int]]:
+def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list], list[int]]:
     """Every candidate's fed blocks (index and views) over ``blocks`` common blocks, and the race's looks."""
-    torch.set_num_threads(1)
-    data = load_data()
-    teacher = dastat.load_teacher(None, data=data)
     config = ScoreConfig(seed=seed, progress=False)
-    das = build_das([spec for grid in GRIDS for spec in expand_grid(grid)], data, teacher, None)
     draws = [FastProtocol(config).units(aug, data.num_classes).draws for aug in das]
     looks = look_schedule(min(budget_blocks(config, d) for d in draws))
     keep_all = Race([aug.spec for aug in das], [blocks])  # one look, at the end: nobody is dropped before
@@ -70,12 +66,12 @@ def record(seed: int, blocks: int) -> tuple[dict[str, list], list[int]]:
 
 
 def replay(fed: dict[str, list], looks: list[int], rule: str, units) -> int | None:
-    """The forwards of the race under ``rule``; None when it would run past the recorded blocks."""
+    """The forwards of the race under ``rule``; None when it would run past the recorded blocks.
+    ``units(name)`` gives a fresh :class:`~dastat.scoring.protocols.Units` for candidate ``name``."""
     tagged, critical = RULES[rule]
     names, batch = list(fed), len(fed[next(iter(fed))][0][1].p_orig)
-    race = Race(names, looks, critical=critical)
-    if tagged == "tagged":
-        race.level = race.alpha / (len(looks) * (len(names) - 1))
+    level = ALPHA / (len(looks) * (len(names) - 1)) if tagged == "tagged" else None  # None: tune's level
+    race = Race(names, looks, critical=critical, level=level)
     stats = {name: units(name) for name in names}
     ran, done = dict.fromkeys(names, 0), 0
     for k in looks:
@@ -94,13 +90,15 @@ def replay(fed: dict[str, list], looks: list[int], rule: str, units) -> int | No
 
 
 def one_seed(seed: int, blocks: int) -> dict:
-    fed, looks = record(seed, blocks)
+    torch.set_num_threads(1)
     data = load_data()
-    config = ScoreConfig(seed=seed)
-    das = {aug.spec: aug for aug in build_das([s for g in GRIDS for s in expand_grid(g)], data, None, None)}
+    teacher = dastat.load_teacher(None, data=data)
+    das = build_das([spec for grid in GRIDS for spec in expand_grid(grid)], data, teacher, None)
+    fed, looks = record(seed, blocks, teacher, data, das)
+    by_spec, protocol = {aug.spec: aug for aug in das}, FastProtocol(ScoreConfig(seed=seed))
 
     def units(name):
-        return FastProtocol(config).units(das[name], data.num_classes)
+        return protocol.units(by_spec[name], data.num_classes)
 
     return {"seed": seed, "looks": looks, "forward": {rule: replay(fed, looks, rule, units) for rule in RULES}}
 

@@ -103,14 +103,16 @@ def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, sh
 class Race:
     """The racing rule over a fixed schedule of looks (in blocks); pure bookkeeping, no models.
 
-    ``critical(level, sections)`` is the tests' critical value (the jackknife t-test's by default).
+    ``critical(level, sections)`` is the tests' critical value (the jackknife t-test's by default);
+    ``level`` replaces the per-test level ``alpha / (K m (m - 1))`` (to study looser rules).
     """
 
     def __init__(self, candidates: Sequence[str], looks: Sequence[int], alpha: float = ALPHA,
-                 tolerance: float = TOLERANCE, critical: Callable[[float, int], float] = t_critical):
+                 tolerance: float = TOLERANCE, critical: Callable[[float, int], float] = t_critical,
+                 level: float | None = None):
         self.looks, self.alpha, self.tolerance, self.critical = list(looks), alpha, tolerance, critical
         m = len(candidates)
-        self.level = alpha / (len(self.looks) * max(m * (m - 1), 1))
+        self.level = alpha / (len(self.looks) * max(m * (m - 1), 1)) if level is None else level
         self.live, self.best, self.stopped, self._next = list(candidates), None, None, 0
 
     def due(self, blocks: int) -> bool:
