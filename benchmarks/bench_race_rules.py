@@ -3,16 +3,20 @@
 For each seed the 12 candidates of ``bench_tune.py`` are scored on ``--blocks`` common
 blocks with common draws (exactly what ``dastat.tune`` would forward if nobody were
 dropped), and the teacher's outputs on every block are kept. The race is then replayed
-on those outputs under four rules, which differ only in the dropping test:
+on those outputs under five rules, which differ only in how a candidate is dropped. Each
+candidate's p-value is its smallest jackknife t-test p so far times the ``K (m - 1)``
+tests it could take (``K`` looks, ``m`` candidates), and it is dropped when
 
-* ``any-best, t`` — ``dastat tune``'s rule: the jackknife t-test at ``alpha / (K m (m-1))``,
-  so that *no* truly best candidate is dropped with probability above ``alpha``;
-* ``tagged-best, t`` — level ``alpha / (K (m-1))``: each truly best candidate on its own
-  is dropped with probability at most ``alpha`` (with ``b`` tied best, any one of them
-  with probability up to ``b · alpha``);
-* ``any-best, z`` and ``tagged-best, z`` — the same levels with the normal quantile in
-  place of Student's, i.e. ignoring that the jackknife standard error is itself estimated
-  from ``sections − 1`` degrees of freedom (too liberal at the early looks).
+* ``holm, t`` — ``dastat tune``'s rule: Holm's step-down procedure over the ``m``
+  candidates rejects it at ``alpha``, so that *no* truly best candidate is dropped with
+  probability above ``alpha``;
+* ``bonferroni, t`` — the p-value is at most ``alpha / m`` (the same guarantee, single step);
+* ``per-candidate, t`` — the p-value is at most ``alpha``: each truly best candidate on its
+  own is dropped with probability at most ``alpha`` (with ``b`` tied best, any one of
+  them with probability up to ``b · alpha``);
+* ``holm, z`` and ``per-candidate, z`` — with the normal distribution in place of
+  Student's, i.e. ignoring that the jackknife standard error is itself estimated from
+  ``sections − 1`` degrees of freedom (too liberal at the early looks).
 
 Printed and saved: each rule's forwards per seed and their ratio to the forwards of
 ``dastat.rank`` on the same grid and seed, read from ``bench_tune.py``'s results.
@@ -39,12 +43,12 @@ from dastat.scoring import ScoreConfig
 from dastat.scoring.engine import Engine
 from dastat.scoring.inputs import build_das
 from dastat.scoring.protocols import FastProtocol, budget_blocks
-from dastat.scoring.race import ALPHA, Race, RaceProtocol, look_schedule, t_critical
+from dastat.scoring.race import Race, RaceProtocol, look_schedule, student_t
 
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
-RULES = {"any-best, t": ("any", t_critical), "tagged-best, t": ("tagged", t_critical),
-         "any-best, z": ("any", lambda level, sections: float(st.norm.ppf(1 - level))),
-         "tagged-best, z": ("tagged", lambda level, sections: float(st.norm.ppf(1 - level)))}
+RULES = {"holm, t": ("holm", student_t), "bonferroni, t": ("bonferroni", student_t),
+         "per-candidate, t": ("none", student_t), "holm, z": ("holm", lambda sections: st.norm()),
+         "per-candidate, z": ("none", lambda sections: st.norm())}
 
 
 def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list], list[int]]:
@@ -68,10 +72,9 @@ def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list],
 def replay(fed: dict[str, list], looks: list[int], rule: str, units) -> int | None:
     """The forwards of the race under ``rule``; None when it would run past the recorded blocks.
     ``units(name)`` gives a fresh :class:`~dastat.scoring.protocols.Units` for candidate ``name``."""
-    tagged, critical = RULES[rule]
+    multiplicity, reference = RULES[rule]
     names, batch = list(fed), len(fed[next(iter(fed))][0][1].p_orig)
-    level = ALPHA / (len(looks) * (len(names) - 1)) if tagged == "tagged" else None  # None: tune's level
-    race = Race(names, looks, critical=critical, level=level)
+    race = Race(names, looks, reference=reference, multiplicity=multiplicity)
     stats = {name: units(name) for name in names}
     ran, done = dict.fromkeys(names, 0), 0
     for k in looks:

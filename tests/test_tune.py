@@ -11,7 +11,7 @@ import torch
 
 from dastat.augment.spec import expand_grid
 from dastat.errors import UserError
-from dastat.scoring.race import Race, look_schedule, race_look
+from dastat.scoring.race import Race, look_schedule
 from dastat.stats import TStddev
 
 # --------------------------------------------------------------------------- grids
@@ -80,9 +80,13 @@ def _race(units: np.ndarray, blocks: int, **kwargs) -> Race:
     return race
 
 
-def test_per_test_level_is_bonferroni_over_looks_and_ordered_pairs():
+def test_first_level_is_bonferroni_over_looks_opponents_and_candidates():
     race = Race(["a", "b", "c", "d"], [32, 64, 128], alpha=0.05)
-    assert race.level == pytest.approx(0.05 / (3 * 4 * 3))
+    assert race.tests == 3 * 3
+    assert race.level == pytest.approx(0.05 / (3 * 3 * 4))
+    race.live.remove("d")  # Holm: once one hypothesis is rejected, the next is tested over the three left
+    assert race.level == pytest.approx(0.05 / (3 * 3 * 3))
+    assert Race(["a", "b", "c", "d"], [32, 64, 128], multiplicity="none").level == pytest.approx(0.05 / 9)
 
 
 def test_equal_candidates_are_rarely_eliminated():
@@ -121,28 +125,61 @@ class _Scaled(TStddev):
         return self.base.sections()
 
 
+def _base() -> TStddev:
+    base = TStddev(C, 10.0)
+    base.update(torch.from_numpy(_units(np.random.default_rng(0), 1, 64)[0]), torch.arange(64))
+    return base
+
+
+def _jackknife_se(r_loo: np.ndarray) -> float:
+    g = len(r_loo)
+    return float(np.sqrt((g - 1) / g * ((r_loo - r_loo.mean()) ** 2).sum()))
+
+
 @pytest.mark.parametrize("shift", [0.002, 0.02])
 def test_one_look_against_a_hand_computed_jackknife(shift):
     from scipy import stats as st
 
-    base = TStddev(C, 10.0)
-    base.update(torch.from_numpy(_units(np.random.default_rng(0), 1, 64)[0]), torch.arange(64))
+    base = _base()
     wobble = np.random.default_rng(1).normal(0, 0.0005, 32)
     factors = {None: 1 + shift, **{j: 1 + shift + wobble[j] for j in range(32)}}
-    r_loo = wobble + shift  # the relative difference with each section left out
-    se = np.sqrt(31 / 32 * ((r_loo - r_loo.mean()) ** 2).sum())
-    level = 0.01
-    q = st.t.ppf(1 - level, 31)
-    lower, upper = shift - q * se, shift + q * se
-    look = race_look({"a": base, "b": _Scaled(base, factors)}, level, tolerance=upper * 1.01)
-    assert look.best == "a"
-    assert look.eliminated == (["b"] if lower > 0 else [])
-    if lower <= 0:  # a live candidate is tied when its upper bound is below the tolerance
-        assert look.tied
-        assert not race_look({"a": base, "b": _Scaled(base, factors)}, level, tolerance=upper * 0.99).tied
-        for shrink in (1.0, 0.5, 0.01):  # settled: not separable even with the standard error times shrink
-            settled = race_look({"a": base, "b": _Scaled(base, factors)}, level, 0.0, shrink).settled
-            assert settled == (shift - q * se * shrink <= 0)
+    se = _jackknife_se(wobble + shift)  # the relative difference with each section left out
+    alpha = 0.02
+    p = st.t.sf(shift / se, 31)  # one look, one opponent: one test
+    q = st.t.isf(alpha / 2, 31)  # Holm's first step over the two hypotheses
+    upper = shift + q * se
+
+    def race(looks=(32,), tolerance=0.0, blocks=32):
+        r = Race(["a", "b"], list(looks), alpha=alpha, tolerance=tolerance)
+        r.look({"a": base, "b": _Scaled(base, factors)}, blocks)
+        return r
+
+    assert race().best == "a"
+    assert race().p_values == {"a": 1.0, "b": pytest.approx(p, rel=1e-9)}
+    assert race().last.eliminated == (["b"] if p <= alpha / 2 else [])
+    if p > alpha / 2:  # a live candidate is tied when its upper bound is below the tolerance
+        assert race(tolerance=upper * 1.01).stopped == "all tied within %g" % (upper * 1.01)
+        assert not race(tolerance=upper * 0.99).last.tied
+        for blocks, shrink in ((128, 1.0), (32, 0.5), (2, 0.125)):  # settled: not separable with se × shrink
+            assert race((128,), blocks=blocks).last.settled == (shift - q * se * shrink <= 0)
+
+
+def test_holm_steps_down_where_bonferroni_stops():
+    """``c`` is far worse than ``a``; ``b``'s p-value (0.02 after its two tests) passes Holm's second step
+    (alpha / 2 = 0.025) but not Bonferroni's alpha / 3."""
+    from scipy import stats as st
+
+    base, rng = _base(), np.random.default_rng(2)
+    wobble_b, wobble_c = rng.normal(0, 0.0005, 32), rng.normal(0, 0.0005, 32)
+    shift_b = _jackknife_se(wobble_b) * st.t.isf(0.01, 31)
+    b = {None: 1 + shift_b, **{j: 1 + shift_b + wobble_b[j] for j in range(32)}}
+    c = {None: 1.05, **{j: 1.05 + wobble_c[j] for j in range(32)}}
+    stats = {"a": base, "b": _Scaled(base, b), "c": _Scaled(base, c)}
+    holm_race, bonferroni = Race(["a", "b", "c"], [32]), Race(["a", "b", "c"], [32], multiplicity="bonferroni")
+    assert sorted(holm_race.look(stats, 32)) == ["b", "c"]
+    assert holm_race.p_values["b"] == pytest.approx(0.02, rel=1e-6)
+    assert bonferroni.look(stats, 32) == ["c"]
+    assert holm_race.best == bonferroni.best == "a" and holm_race.stopped == "one left"
 
 
 # --------------------------------------------------------------------------- the race on the bundled teacher

@@ -97,7 +97,7 @@ def _emit(result, args: argparse.Namespace, record: dict) -> None:
         s = result.settings
         print(_table(result))
         full, total = result.full_scoring_forward, result.total_forward
-        print(f"best: {result.best}; stopped: {s['stopped']} ({len(s['looks_images'])} looks, per-test level "
-              f"{s['per_test_level']:.2g}). {total:,} model forwards; scoring every candidate to --max-images "
-              f"would take {full:,} ({full / total:.1f}×).")
+        print(f"best: {result.best}; stopped: {s['stopped']} ({len(s['looks_images'])} looks; Holm over "
+              f"{s['candidates']} candidates at alpha {s['alpha']:g}). {total:,} model forwards; scoring every "
+              f"candidate to --max-images would take {full:,} ({full / total:.1f}×).")
     sys.stdout.flush()

@@ -6,15 +6,16 @@ candidate's: for DAs of one family, the same partners, boxes and uniforms behind
 so their differences are measured far more precisely than their values. At a fixed
 schedule of looks (16, 24, 36, 54, … blocks, growing by half, and the budget) every
 live candidate ``j`` is compared with every live candidate ``i`` of lower T. stddev by
-the one-sided paired delete-one-section jackknife t-test on ``T_j / T_i - 1`` at the
-per-test level ``alpha / (K m (m - 1))`` (``K`` looks, ``m`` candidates); ``j`` is
-dropped, and spends no more forwards, once one test says it is worse. The race stops
-when one candidate is left, when the upper confidence bound of every live one's
-relative difference to the best is below ``tolerance`` (they are tied), when no live
-pair is expected to separate by the budget, or at the budget. Dropping a candidate
-whose T. stddev is the lowest needs one of the ``K m (m - 1)`` one-sided tests of a
-true null to reject, so by the union bound it happens with probability at most
-``alpha``, whatever the dependence between looks (docs/tuning.md).
+the one-sided paired delete-one-section jackknife t-test on ``T_j / T_i - 1``. Each
+candidate's hypothesis "``j`` has the lowest T. stddev" gets the smallest p-value of its
+tests so far times the ``K (m - 1)`` tests it could take (``K`` looks, ``m``
+candidates; Bonferroni), and Holm's step-down procedure over the ``m`` hypotheses drops
+candidates, which then spend no more forwards. The race stops when one candidate is
+left, when the upper confidence bound of every live one's relative difference to the
+best is below ``tolerance`` (they are tied), when no live pair is expected to separate
+by the budget, or at the budget. These p-values are valid whatever the dependence
+between looks and pairs, and so is Holm's procedure: a truly best candidate (any of
+several tied best) is dropped with probability at most ``alpha`` (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..augment.spec import expand_grid
 from ..errors import UserError
 from ..io import json_safe
 from ..stats import Statistic, jackknife
+from ..stats.compare import holm
 from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
@@ -37,7 +39,7 @@ from .protocols import FastProtocol, budget_blocks
 ALPHA = 0.05
 TOLERANCE = 0.01
 #: The first look comes after this many blocks (a jackknife t-test on fewer sections has too few degrees
-#: of freedom to drop anything at the per-test level), and each later one after half as many again.
+#: of freedom to drop anything at the levels the race tests at), and each later one after half as many again.
 FIRST_LOOK, LOOK_GROWTH = 16, 1.5
 STATUSES = ("best", "tied", "eliminated")
 
@@ -66,54 +68,75 @@ class Look:
     settled: bool
 
 
-def t_critical(level: float, sections: int) -> float:
-    """The one-sided critical value of the jackknife t-test on ``sections`` sections."""
+def student_t(sections: int):
+    """The reference distribution of the jackknife t statistic on ``sections`` sections."""
     from scipy import stats as st
 
-    return float(st.t.ppf(1 - level, sections - 1)) if sections > 1 else math.inf
+    return st.t(sections - 1)
 
 
-def race_look(stats: Mapping[str, Statistic], level: float, tolerance: float, shrink: float = 1.0,
-              critical: Callable[[float, int], float] = t_critical) -> Look:
-    """One look over the live candidates' statistics (``value(exclude)``, ``sections()``, common sections).
+class PairedDifferences:
+    """The relative differences ``T_j / T_i - 1`` of candidates' statistics, with delete-one-section jackknife
+    standard errors over the sections they share; ``order`` lists the candidates by value, lowest first."""
 
-    ``j`` is dropped when, for some candidate ``i`` of lower value, the one-sided paired
-    jackknife t-test at ``level`` says ``T_j / T_i - 1 > 0``; the rest are tied when the
-    upper bound of each one's relative difference to the best is below ``tolerance``; they are
-    settled when no pair would be told apart even if its standard error shrank by ``shrink``
-    (sqrt(blocks now / blocks at the budget)) and its difference stayed as it is.
-    """
-    values = {name: s.value() for name, s in stats.items()}
-    order = sorted(values, key=lambda n: (not math.isfinite(values[n]), values[n]))
-    sections = sorted(set().union(*(s.sections() for s in stats.values())))
-    loo = {name: dict(zip(sections, (s.value(j) for j in sections))) for name, s in stats.items()}
-    q = critical(level, len(sections))
-    pick = lambda n, j: values[n] if j is None else loo[n][j]  # noqa: E731
+    def __init__(self, stats: Mapping[str, Statistic]):
+        self.values = {name: s.value() for name, s in stats.items()}
+        self.order = sorted(self.values, key=lambda n: (not math.isfinite(self.values[n]), self.values[n]))
+        self.sections = sorted(set().union(*(s.sections() for s in stats.values())))
+        self._loo = {name: dict(zip(self.sections, (s.value(j) for j in self.sections))) for name, s in stats.items()}
 
-    def bounds(j: str, i: str, shrink: float = 1.0) -> tuple[float, float]:
-        r, se = jackknife(lambda k: pick(j, k) / pick(i, k) - 1, sections)
-        return r - q * se * shrink, r + q * se * shrink
+    def __call__(self, j: str, i: str) -> tuple[float, float]:
+        """``(T_j / T_i - 1, its standard error)``."""
+        pick = lambda n, k: self.values[n] if k is None else self._loo[n][k]  # noqa: E731
+        return jackknife(lambda k: pick(j, k) / pick(i, k) - 1, self.sections)
 
-    eliminated = [j for n, j in enumerate(order) if any(bounds(j, i)[0] > 0 for i in order[:n])]
-    live = [j for j in order if j not in eliminated]
-    return Look(order[0], eliminated, all(bounds(j, order[0])[1] < tolerance for j in live[1:]),
-                all(bounds(j, i, shrink)[0] <= 0 for n, j in enumerate(live) for i in live[:n]))
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every ``(j, i)`` with ``i`` of lower value than ``j``."""
+        return [(j, i) for n, j in enumerate(self.order) for i in self.order[:n]]
+
+
+def one_sided_p(r: float, se: float, reference) -> float:
+    """The p-value of ``r > 0`` for an estimate ``r`` with standard error ``se`` (1 when undefined)."""
+    if not (math.isfinite(r) and se >= 0):  # NaN standard error: too few sections
+        return 1.0
+    if se == 0:
+        return 0.0 if r > 0 else 1.0
+    return float(reference.sf(r / se))
+
+
+MULTIPLICITY = ("holm", "bonferroni", "none")
 
 
 class Race:
     """The racing rule over a fixed schedule of looks (in blocks); pure bookkeeping, no models.
 
-    ``critical(level, sections)`` is the tests' critical value (the jackknife t-test's by default);
-    ``level`` replaces the per-test level ``alpha / (K m (m - 1))`` (to study looser rules).
+    Each candidate ``j`` carries the hypothesis "``j`` has the lowest T. stddev" and a p-value
+    against it: the smallest one-sided p of "``j`` is worse than ``i``" over the looks so far
+    and the live candidates ``i`` of lower value, times the ``K (m - 1)`` tests it could take
+    (Bonferroni). A candidate is dropped when ``multiplicity`` rejects its hypothesis at
+    ``alpha``: ``"holm"`` (the default) steps down over the ``m`` hypotheses, ``"bonferroni"``
+    tests each at ``alpha / m``, ``"none"`` each at ``alpha`` (no guarantee over tied best
+    candidates; to study looser rules). ``reference(sections)`` is the t statistic's reference
+    distribution (Student's t with ``sections - 1`` degrees of freedom by default).
     """
 
     def __init__(self, candidates: Sequence[str], looks: Sequence[int], alpha: float = ALPHA,
-                 tolerance: float = TOLERANCE, critical: Callable[[float, int], float] = t_critical,
-                 level: float | None = None):
-        self.looks, self.alpha, self.tolerance, self.critical = list(looks), alpha, tolerance, critical
-        m = len(candidates)
-        self.level = alpha / (len(self.looks) * max(m * (m - 1), 1)) if level is None else level
-        self.live, self.best, self.stopped, self._next = list(candidates), None, None, 0
+                 tolerance: float = TOLERANCE, reference: Callable[[int], Any] = student_t,
+                 multiplicity: str = "holm"):
+        if multiplicity not in MULTIPLICITY:
+            raise ValueError(f"multiplicity is one of {MULTIPLICITY}, not {multiplicity!r}")
+        self.looks, self.alpha, self.tolerance = list(looks), alpha, tolerance
+        self.reference, self.multiplicity = reference, multiplicity
+        self.candidates = list(candidates)
+        self.tests = len(self.looks) * max(len(self.candidates) - 1, 1)
+        self.p_values = dict.fromkeys(self.candidates, 1.0)
+        self.live, self.best, self.stopped, self.last, self._next = list(candidates), None, None, None, 0
+
+    @property
+    def level(self) -> float:
+        """The per-test level at which the next candidate would be dropped."""
+        family = {"holm": len(self.live), "bonferroni": len(self.candidates), "none": 1}[self.multiplicity]
+        return self.alpha / (self.tests * max(family, 1))
 
     def due(self, blocks: int) -> bool:
         return self.stopped is None and self._next < len(self.looks) and blocks >= self.looks[self._next]
@@ -122,19 +145,46 @@ class Race:
         """Look at the live candidates' statistics after ``blocks`` blocks; the names dropped now."""
         while self._next < len(self.looks) and self.looks[self._next] <= blocks:
             self._next += 1
-        shrink = math.sqrt(min(blocks, self.looks[-1]) / self.looks[-1])
-        result = race_look({n: stats[n] for n in self.live}, self.level, self.tolerance, shrink, self.critical)
-        self.live = [n for n in self.live if n not in result.eliminated]
-        self.best = result.best
+        diffs = PairedDifferences({n: stats[n] for n in self.live})
+        reference = self.reference(len(diffs.sections)) if len(diffs.sections) > 1 else None
+        if reference is not None:
+            for j, i in diffs.pairs():
+                self.p_values[j] = min(self.p_values[j], self.tests * one_sided_p(*diffs(j, i), reference))
+        dropped = [n for n in self.live if n in self._rejected()]
+        self.live = [n for n in self.live if n not in dropped]
+        self.best = next(n for n in diffs.order if n in self.live)
+        self.last = self._ends(diffs, reference, dropped, math.sqrt(min(blocks, self.looks[-1]) / self.looks[-1]))
         if len(self.live) == 1:
             self.stopped = "one left"
-        elif result.tied:
+        elif self.last.tied:
             self.stopped = f"all tied within {self.tolerance:g}"
         elif self._next == len(self.looks):
             self.stopped = "budget"
-        elif result.settled:
+        elif self.last.settled:
             self.stopped = "none separable by the budget"
-        return result.eliminated
+        return dropped
+
+    def _rejected(self) -> set[str]:
+        if self.multiplicity == "holm":
+            names = list(self.p_values)
+            return {n for n, p in zip(names, holm([self.p_values[n] for n in names])) if p <= self.alpha}
+        cut = self.alpha / (len(self.candidates) if self.multiplicity == "bonferroni" else 1)
+        return {n for n, p in self.p_values.items() if p <= cut}
+
+    def _ends(self, diffs: PairedDifferences, reference, dropped: list[str], shrink: float) -> Look:
+        """Whether the live candidates are tied with the best, and whether they are settled: no pair would be told
+        apart at the next drop's level even if its standard error shrank by ``shrink`` (sqrt(blocks now / blocks at
+        the budget)) and its difference stayed as it is."""
+        q = float(reference.isf(self.level)) if reference is not None else math.inf
+        live = [n for n in diffs.order if n in self.live]
+
+        def bound(j: str, i: str, sign: float, shrink: float = 1.0) -> float:
+            r, se = diffs(j, i)
+            return r + sign * q * se * shrink
+
+        tied = all(bound(j, live[0], +1) < self.tolerance for j in live[1:])
+        settled = all(bound(j, i, -1, shrink) <= 0 for n, j in enumerate(live) for i in live[:n])
+        return Look(self.best, dropped, tied, settled)
 
     def status(self, name: str) -> str:
         return "best" if name == self.best else "tied" if name in self.live else "eliminated"
@@ -164,7 +214,8 @@ class RaceProtocol(FastProtocol):
         bs = self.config.batch_size
         return {"max_images": self.config.max_images, "draws": self.config.draws, "alpha": self.race.alpha,
                 "tolerance": self.race.tolerance,
-                "per_test_level": self.race.level, "looks_images": [k * bs for k in self.race.looks]}
+                "multiplicity": self.race.multiplicity, "tests_per_candidate": self.race.tests,
+                "looks_images": [k * bs for k in self.race.looks]}
 
 
 @dataclass
