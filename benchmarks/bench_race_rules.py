@@ -3,7 +3,7 @@
 For each seed the 12 candidates of ``bench_tune.py`` are scored on ``--blocks`` common
 blocks with common draws (exactly what ``dastat.tune`` would forward if nobody were
 dropped), and the teacher's outputs on every block are kept. The race is then replayed
-on those outputs under five rules, which differ only in how a candidate is dropped. Each
+on those outputs under six rules, which differ only in how a candidate is dropped. Each
 candidate's p-value is its smallest jackknife t-test p so far times the ``K (m - 1)``
 tests it could take (``K`` looks, ``m`` candidates), and it is dropped when
 
@@ -16,7 +16,10 @@ tests it could take (``K`` looks, ``m`` candidates), and it is dropped when
   them with probability up to ``b · alpha``);
 * ``holm, z`` and ``per-candidate, z`` — with the normal distribution in place of
   Student's, i.e. ignoring that the jackknife standard error is itself estimated from
-  ``sections − 1`` degrees of freedom (too liberal at the early looks).
+  ``sections − 1`` degrees of freedom (too liberal at the early looks);
+* ``holm, t, one look`` — ``tune``'s rule with p-values multiplied by ``m − 1`` only, as if
+  the race looked once: no guarantee at all, but a bound on what any sharper correction
+  for the repeated looks (a group-sequential boundary) could save.
 
 Printed and saved: each rule's forwards per seed and their ratio to the forwards of
 ``dastat.rank`` on the same grid and seed, read from ``bench_tune.py``'s results.
@@ -48,7 +51,7 @@ from dastat.scoring.race import Race, RaceProtocol, look_schedule, student_t
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
 RULES = {"holm, t": ("holm", student_t), "bonferroni, t": ("bonferroni", student_t),
          "per-candidate, t": ("none", student_t), "holm, z": ("holm", lambda sections: st.norm()),
-         "per-candidate, z": ("none", lambda sections: st.norm())}
+         "per-candidate, z": ("none", lambda sections: st.norm()), "holm, t, one look": ("holm", student_t)}
 
 
 def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list], list[int]]:
@@ -74,7 +77,8 @@ def replay(fed: dict[str, list], looks: list[int], rule: str, units) -> int | No
     ``units(name)`` gives a fresh :class:`~dastat.scoring.protocols.Units` for candidate ``name``."""
     multiplicity, reference = RULES[rule]
     names, batch = list(fed), len(fed[next(iter(fed))][0][1].p_orig)
-    race = Race(names, looks, reference=reference, multiplicity=multiplicity)
+    race = Race(names, looks, reference=reference, multiplicity=multiplicity,
+                tests=len(names) - 1 if rule.endswith("one look") else None)
     stats = {name: units(name) for name in names}
     ran, done = dict.fromkeys(names, 0), 0
     for k in looks:
@@ -124,12 +128,12 @@ def main(argv=None) -> int:
     for row in rows:
         row["rank_forward"] = rank[row["seed"]]
         row["ratio"] = {rule: f and rank[row["seed"]] / f for rule, f in row["forward"].items()}
-    print(f"{'rule':15s} " + "".join(f"  {'seed ' + str(r['seed']) + ': forwards (ratio)':>30s}" for r in rows)
+    print(f"{'rule':18s} " + "".join(f"  {'seed ' + str(r['seed']) + ': forwards (ratio)':>30s}" for r in rows)
           + "  all: ratio")
     for rule in RULES:
         forwards = [r["forward"][rule] for r in rows]
         total = sum(r["rank_forward"] for r in rows) / sum(forwards) if all(forwards) else None
-        print(f"{rule:15s} " + "".join(f"  {_cell(r['forward'][rule], r['ratio'][rule], args.blocks):>30s}"
+        print(f"{rule:18s} " + "".join(f"  {_cell(r['forward'][rule], r['ratio'][rule], args.blocks):>30s}"
                                        for r in rows) + (f"  {total:.2f}×" if total else "  –"))
     atomic_write_text(args.json, json.dumps({"grids": GRIDS, "blocks": args.blocks, "rows": rows}, indent=2) + "\n")
     return 0

@@ -87,6 +87,7 @@ def test_first_level_is_bonferroni_over_looks_opponents_and_candidates():
     race.live.remove("d")  # Holm: once one hypothesis is rejected, the next is tested over the three left
     assert race.level == pytest.approx(0.05 / (3 * 3 * 3))
     assert Race(["a", "b", "c", "d"], [32, 64, 128], multiplicity="none").level == pytest.approx(0.05 / 9)
+    assert Race(["a", "b", "c", "d"], [32, 64, 128], tests=3).level == pytest.approx(0.05 / (3 * 4))
 
 
 def test_equal_candidates_are_rarely_eliminated():

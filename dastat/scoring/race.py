@@ -117,18 +117,19 @@ class Race:
     ``alpha``: ``"holm"`` (the default) steps down over the ``m`` hypotheses, ``"bonferroni"``
     tests each at ``alpha / m``, ``"none"`` each at ``alpha`` (no guarantee over tied best
     candidates; to study looser rules). ``reference(sections)`` is the t statistic's reference
-    distribution (Student's t with ``sections - 1`` degrees of freedom by default).
+    distribution (Student's t with ``sections - 1`` degrees of freedom by default); ``tests``
+    replaces ``K (m - 1)`` (``m - 1`` ignores the repeated looks: to study what they cost).
     """
 
     def __init__(self, candidates: Sequence[str], looks: Sequence[int], alpha: float = ALPHA,
                  tolerance: float = TOLERANCE, reference: Callable[[int], Any] = student_t,
-                 multiplicity: str = "holm"):
+                 multiplicity: str = "holm", tests: int | None = None):
         if multiplicity not in MULTIPLICITY:
             raise ValueError(f"multiplicity is one of {MULTIPLICITY}, not {multiplicity!r}")
         self.looks, self.alpha, self.tolerance = list(looks), alpha, tolerance
         self.reference, self.multiplicity = reference, multiplicity
         self.candidates = list(candidates)
-        self.tests = len(self.looks) * max(len(self.candidates) - 1, 1)
+        self.tests = len(self.looks) * max(len(self.candidates) - 1, 1) if tests is None else tests
         self.p_values = dict.fromkeys(self.candidates, 1.0)
         self.live, self.best, self.stopped, self.last, self._next = list(candidates), None, None, None, 0
 
