@@ -151,7 +151,8 @@ class Race:
         if reference is not None:
             for j, i in diffs.pairs():
                 self.p_values[j] = min(self.p_values[j], self.tests * one_sided_p(*diffs(j, i), reference))
-        dropped = [n for n in self.live if n in self._rejected()]
+        rejected = self._rejected()
+        dropped = [n for n in self.live if n in rejected]
         self.live = [n for n in self.live if n not in dropped]
         self.best = next(n for n in diffs.order if n in self.live)
         self.last = self._ends(diffs, reference, dropped, math.sqrt(min(blocks, self.looks[-1]) / self.looks[-1]))
