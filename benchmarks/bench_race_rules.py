@@ -49,9 +49,11 @@ from dastat.scoring.protocols import FastProtocol, budget_blocks
 from dastat.scoring.race import Race, RaceProtocol, look_schedule, student_t
 
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
-RULES = {"holm, t": ("holm", student_t), "bonferroni, t": ("bonferroni", student_t),
-         "per-candidate, t": ("none", student_t), "holm, z": ("holm", lambda sections: st.norm()),
-         "per-candidate, z": ("none", lambda sections: st.norm()), "holm, t, one look": ("holm", student_t)}
+normal = lambda sections: st.norm()  # noqa: E731
+#: rule: (multiplicity, reference distribution, whether p-values are corrected for the repeated looks)
+RULES = {"holm, t": ("holm", student_t, True), "bonferroni, t": ("bonferroni", student_t, True),
+         "per-candidate, t": ("none", student_t, True), "holm, z": ("holm", normal, True),
+         "per-candidate, z": ("none", normal, True), "holm, t, one look": ("holm", student_t, False)}
 
 
 def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list], list[int]]:
@@ -75,10 +77,10 @@ def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list],
 def replay(fed: dict[str, list], looks: list[int], rule: str, units) -> int | None:
     """The forwards of the race under ``rule``; None when it would run past the recorded blocks.
     ``units(name)`` gives a fresh :class:`~dastat.scoring.protocols.Units` for candidate ``name``."""
-    multiplicity, reference = RULES[rule]
+    multiplicity, reference, looks_corrected = RULES[rule]
     names, batch = list(fed), len(fed[next(iter(fed))][0][1].p_orig)
     race = Race(names, looks, reference=reference, multiplicity=multiplicity,
-                tests=len(names) - 1 if rule.endswith("one look") else None)
+                tests=None if looks_corrected else len(names) - 1)
     stats = {name: units(name) for name in names}
     ran, done = dict.fromkeys(names, 0), 0
     for k in looks:

@@ -149,6 +149,7 @@ def test_one_look_against_a_hand_computed_jackknife(shift):
     p = st.t.sf(shift / se, 31)  # one look, one opponent: one test
     q = st.t.isf(alpha / 2, 31)  # Holm's first step over the two hypotheses
     upper = shift + q * se
+    assert (p <= alpha / 2) == (shift == 0.02)  # one case of each kind
 
     def race(looks=(32,), tolerance=0.0, blocks=32):
         r = Race(["a", "b"], list(looks), alpha=alpha, tolerance=tolerance)
@@ -166,8 +167,8 @@ def test_one_look_against_a_hand_computed_jackknife(shift):
 
 
 def test_holm_steps_down_where_bonferroni_stops():
-    """``c`` is far worse than ``a``; ``b``'s p-value (0.02 after its two tests) passes Holm's second step
-    (alpha / 2 = 0.025) but not Bonferroni's alpha / 3."""
+    """``c`` is far worse than ``a``; ``b``'s p-value against ``a`` (0.01, times the two tests each candidate
+    could take: 0.02) passes Holm's second step (alpha / 2 = 0.025) but not Bonferroni's alpha / 3."""
     from scipy import stats as st
 
     base, rng = _base(), np.random.default_rng(2)
