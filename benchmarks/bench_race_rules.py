@@ -24,7 +24,7 @@ tests it could take (``K`` looks, ``m`` candidates), and it is dropped when
 Printed and saved: each rule's forwards per seed and their ratio to the forwards of
 ``dastat.rank`` on the same grid and seed, read from ``bench_tune.py``'s results.
 
-    python benchmarks/bench_race_rules.py --jobs 2                 # ≈ 35 min on 2 cores
+    python benchmarks/bench_race_rules.py --jobs 2                 # ≈ 25 min on 2 cores
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from dastat.io import atomic_write_text
 from dastat.scoring import ScoreConfig
 from dastat.scoring.engine import Engine
 from dastat.scoring.inputs import build_das
-from dastat.scoring.protocols import FastProtocol, budget_blocks
-from dastat.scoring.race import Race, RaceProtocol, look_schedule, student_t
+from dastat.scoring.protocols import FastProtocol
+from dastat.scoring.race import Race, RaceProtocol, race_looks, student_t
 
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
 normal = lambda sections: st.norm()  # noqa: E731
@@ -59,8 +59,7 @@ RULES = {"holm, t": ("holm", student_t, True), "bonferroni, t": ("bonferroni", s
 def record(seed: int, blocks: int, teacher, data, das) -> tuple[dict[str, list], list[int]]:
     """Every candidate's fed blocks (index and views) over ``blocks`` common blocks, and the race's looks."""
     config = ScoreConfig(seed=seed, progress=False)
-    draws = [FastProtocol(config).units(aug, data.num_classes).draws for aug in das]
-    looks = look_schedule(min(budget_blocks(config, d) for d in draws))
+    looks = race_looks(config, das, data.num_classes)
     keep_all = Race([aug.spec for aug in das], [blocks])  # one look, at the end: nobody is dropped before
     engine = Engine(teacher, data, das, None, config, "cpu", protocol=RaceProtocol(config, keep_all),
                     common_draws=True)

@@ -8,7 +8,7 @@ and whether the race's best/tied set contains rank's winner or a candidate that 
 own paired test cannot tell from the winner (p ≥ 0.05).
 
     python benchmarks/bench_tune.py --seeds 1 --max-images 2048     # smoke run
-    nohup nice -n 5 python benchmarks/bench_tune.py --jobs 2 &       # the real thing (≈35 min on 2 cores)
+    nohup nice -n 5 python benchmarks/bench_tune.py --jobs 2 &       # the real thing (≈20–30 min on 2 cores)
 """
 
 from __future__ import annotations

@@ -57,6 +57,12 @@ def look_schedule(total_blocks: int, first: int = FIRST_LOOK, growth: float = LO
     return looks + [total_blocks]
 
 
+def race_looks(config: ScoreConfig, das: Sequence, num_classes: int) -> list[int]:
+    """The looks of a race of ``das``: they race on common blocks, as many as the costliest one's budget allows."""
+    draws = [FastProtocol(config).units(aug, num_classes).draws for aug in das]
+    return look_schedule(min(budget_blocks(config, d) for d in draws))
+
+
 @dataclass
 class Look:
     """One look: the current best, the candidates it drops, whether the rest are tied with the best
@@ -276,10 +282,7 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
     candidates, config = race_plan(grids, config, options, alpha, tolerance)
     teacher, data, _, device = resolve_inputs(teacher, data, None, config.device, config.seed)
     das = build_das(candidates, data, teacher, None)
-    # The candidates race on common blocks, as many as the costliest one's budget allows.
-    draws = [FastProtocol(config).units(aug, data.num_classes).draws for aug in das]
-    race = Race([aug.spec for aug in das], look_schedule(min(budget_blocks(config, d) for d in draws)), alpha,
-                tolerance)
+    race = Race([aug.spec for aug in das], race_looks(config, das, data.num_classes), alpha, tolerance)
     engine = Engine(teacher, data, das, None, config, device, protocol=RaceProtocol(config, race), common_draws=True)
     ranking = engine.run()
     records = [{"candidate": r.da, "t_stddev": json_safe(r.t_stddev), "t_stddev_ci": json_safe(r.t_stddev_ci),
