@@ -6,7 +6,8 @@
 #   3. dastat train with bf16 autocast for a few steps;
 #   4. benchmarks/bench_train.py on CUDA: dastat vs the CRD-style loop (≥ 1.5×) and vs
 #      bare compute (≥ 0.8×).
-# Usage: bash benchmarks/gpu_check.sh   (DEVICE=cpu runs the same steps on the CPU, as a dry run)
+# Usage: bash benchmarks/gpu_check.sh   (DEVICE=cpu runs the same steps on the CPU, as a dry run;
+#        STEPS="2 4" runs only those steps)
 # Exits non-zero when a step fails; every step prints PASS or FAIL.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,14 @@ cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
 RANK_TOLERANCE=${RANK_TOLERANCE:-0.02}
 BENCH_STEPS=${BENCH_STEPS:-100}  # a dry run on the CPU can use fewer
+STEPS=${STEPS:-1 2 3 4}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 FAILED=()
 
 say() { printf '\n=== %s ===\n' "$*"; }
 pass() { echo "PASS: $1"; }
+want() { [[ " $STEPS " == *" $1 "* ]]; }
 fail() { echo "FAIL: $1"; FAILED+=("$1"); }
 
 # A Python with torch and dastat: $PYTHON, the project's .venv, the one on PATH, or `make install`.
@@ -46,6 +49,7 @@ if "$DEVICE".startswith("cuda"):
 EOF
 "${DASTAT[@]}" evaluate --max-images 64 --device cpu >/dev/null || { echo "FAIL: the bundled default does not load (Fashion-MNIST missing? run: make data)"; exit 1; }
 
+if want 1; then
 say "1. CUDA-only tests"
 cuda_tests=$(grep -l "torch.cuda.is_available" tests/*.py)
 echo "files: $cuda_tests"
@@ -56,14 +60,19 @@ elif timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda $cuda_tests 
 else
     fail "CUDA tests"
 fi
+fi
 
+if want 2; then
 say "2. dastat rank on $DEVICE vs CPU (same seed)"
 RANK_ARGS=(rank --da identity --da crop_flip --da mixup --da cutmix --max-images 2048 --precision 1e-9 --seed 0 --json --no-progress)
 if timeout 120 "${DASTAT[@]}" "${RANK_ARGS[@]}" --device "$DEVICE" >"$WORK/rank_dev.json" &&
    timeout 150 "${DASTAT[@]}" "${RANK_ARGS[@]}" --device cpu >"$WORK/rank_cpu.json"; then
     if "$PY" - "$WORK/rank_dev.json" "$WORK/rank_cpu.json" "$RANK_TOLERANCE" <<'EOF'; then pass "rank $DEVICE vs CPU"; else fail "rank $DEVICE vs CPU"; fi
 import json, sys
-dev, cpu = ({r["da"]: r for r in json.load(open(p))} for p in sys.argv[1:3])
+def records(path):  # rank --json writes {"provenance": ..., "results": [...]}
+    data = json.load(open(path))
+    return data["results"] if isinstance(data, dict) else data
+dev, cpu = ({r["da"]: r for r in records(p)} for p in sys.argv[1:3])
 tol, worst = float(sys.argv[3]), 0.0
 print(f"{'DA':12} {'T. stddev (device)':>20} {'T. stddev (CPU)':>18} {'rel. diff':>10}")
 for da in cpu:
@@ -77,7 +86,9 @@ EOF
 else
     fail "dastat rank did not finish"
 fi
+fi
 
+if want 3; then
 say "3. dastat train with bf16 autocast on $DEVICE"
 AMP=bf16
 if timeout 150 "${DASTAT[@]}" train --device "$DEVICE" --amp "$AMP" --recipe quick --student resnet8 --da cutmix \
@@ -90,7 +101,9 @@ last = rows[-1]
 print({k: last[k] for k in ("epoch", "train_loss", "test_top1", "test_loss") if k in last})
 sys.exit(0 if all(math.isfinite(float(last[k])) for k in ("train_loss", "test_loss") if k in last) else 1)
 EOF
+fi
 
+if want 4; then
 say "4. benchmarks/bench_train.py on $DEVICE"
 if timeout 200 "$PY" benchmarks/bench_train.py --device "$DEVICE" --steps "$BENCH_STEPS" --rounds 3 | tee "$WORK/bench.log"; then
     if "$PY" - "$WORK/bench.log" <<'EOF'; then pass "bench_train targets"; else fail "bench_train targets"; fi
@@ -103,6 +116,7 @@ sys.exit(0 if loop >= 1.5 and bare >= 0.8 else 1)
 EOF
 else
     fail "bench_train did not finish"
+fi
 fi
 
 say "summary"
