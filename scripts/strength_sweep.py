@@ -9,11 +9,13 @@ bundled default with one fixed recipe, ``--jobs`` of them at a time in separate
 processes, and writes one JSON row per finished student to ``DIR/rows/`` (written
 atomically, so a stopped sweep resumes where it stopped: finished rows are skipped,
 interrupted runs resume from their checkpoint). Jobs run seed by seed, so a sweep cut
-short still holds every strength of every student family at the first seeds. ``scores`` scores every strength
-on the teacher alone (every statistic dastat has, several scoring seeds) into
-``DIR/scores.json``. ``table`` joins both into ``DIR/strengths.csv``: one row per
-(student family, strength) with the students' mean and sd over seeds beside the
-teacher-side statistics.
+short still holds every strength of every student family at the first seeds. ``scores`` ranks every strength
+on the teacher alone with ``dastat rank`` (every strength on the same images, so their
+differences are paired; every teacher-side statistic) into ``DIR/rank_seed<k>.json``.
+``report`` joins both: ``DIR/strengths.csv`` (one row per student family and strength:
+the students' mean and sd over seeds beside the teacher-side statistics), a figure of
+the curves and the markdown section of docs/results.md, with each criterion's
+recommendation beside the students' best strength.
 """
 
 from __future__ import annotations
@@ -136,65 +138,141 @@ def students(args) -> int:
 
 
 def scores(args) -> int:
-    import dastat
+    """``dastat rank`` over every strength at each scoring seed (same images for all strengths)."""
+    import subprocess
 
     out = Path(args.out)
-    path = out / "scores.json"
-    done = json.loads(path.read_text()) if path.exists() else []
-    have = {(r["da"], r["score_seed"]) for r in done}
-    student = dastat.models.create(args.student, num_classes=10, in_channels=1) if args.student else None
     for seed in range(args.seeds):
-        for family, value, spec in grid():
-            if (spec, seed) in have:
-                continue
-            t = time.perf_counter()
-            kwargs = {"student": student} if student is not None else {}
-            result = dastat.score(spec, seed=seed, max_images=args.max_images, **kwargs)
-            row = {k: v for k, v in result.to_dict().items()}
-            row.update(family=family, strength=value, score_seed=seed, seconds=round(time.perf_counter() - t, 1))
-            done.append(row)
-            write_json(path, json.loads(json.dumps(done, default=_json_default)))
-            print(f"{spec} seed {seed}: T. stddev {row.get('t_stddev')} ({row['seconds']} s)", flush=True)
+        path = out / f"rank_seed{seed}.json"
+        if path.exists():
+            continue
+        command = [sys.executable, "-m", "dastat", "rank", *[a for _, _, spec in grid() for a in ("--da", spec)],
+                   "--seed", str(seed), "--no-progress", "--out", str(path)]
+        print(" ".join(command), flush=True)
+        subprocess.run(command, check=True)
     return 0
 
 
-def _json_default(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
+def load_scores(out: Path) -> dict[str, list[dict]]:
+    """Each DA's teacher-side records, one per scoring seed."""
+    by_da: dict[str, list[dict]] = {}
+    for path in sorted(out.glob("rank_seed*.json")):
+        data = json.loads(path.read_text())
+        for record in data["results"] if isinstance(data, dict) else data:
+            by_da.setdefault(record["da"], []).append(record)
+    return by_da
 
 
 # --- the joined table --------------------------------------------------------------------
+
+#: Teacher-side criteria a strength can be chosen by, and which way is better.
+CRITERIA = {"t_stddev": "lower", "teacher_entropy": "higher", "affinity": "higher", "kl_view": "lower"}
 
 
 def load_rows(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((out / "rows").glob("*.json"))]
 
 
-def table(args) -> int:
+def joined(out: Path):
+    """One row per (student family, DA strength): the students' mean and sd beside the teacher's statistics."""
     import pandas as pd
 
-    out = Path(args.out)
-    rows = load_rows(out)
-    scored = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else []
-    teacher = {}
-    for r in scored:
-        teacher.setdefault(r["da"], []).append(r)
+    teacher = load_scores(out)
     lines = []
-    for (student, family, strength, spec), group in pd.DataFrame(rows).groupby(
+    for (student, family, strength, spec), group in pd.DataFrame(load_rows(out)).groupby(
             ["student", "family", "strength", "da"]):
         line = dict(student=student, family=family, strength=strength, da=spec, n_seeds=len(group))
         for col in ("test_loss", "test_top1"):
             line[col] = group[col].mean()
             line[f"{col}_sd"] = group[col].std(ddof=1) if len(group) > 1 else math.nan
-        for stat in ("t_stddev", "teacher_entropy", "affinity", "kl_view", "t_accuracy", "ce_cov"):
-            values = [r[stat] for r in teacher.get(spec, []) if isinstance(r.get(stat), (int, float))]
+        records = teacher.get(spec, [])
+        for stat in CRITERIA:
+            values = [r[stat] for r in records if isinstance(r.get(stat), (int, float))]
             line[stat] = statistics.fmean(values) if values else math.nan
+            cis = [r.get(f"{stat}_ci") for r in records if r.get(f"{stat}_ci")]
+            line[f"{stat}_ci_low"] = cis[0][0] if len(cis) == 1 else math.nan
+            line[f"{stat}_ci_high"] = cis[0][1] if len(cis) == 1 else math.nan
         lines.append(line)
-    frame = pd.DataFrame(lines).sort_values(["student", "family", "strength"])
-    frame.to_csv(out / "strengths.csv", index=False)
+    return pd.DataFrame(lines).sort_values(["student", "family", "strength"]).reset_index(drop=True)
+
+
+def table(args) -> int:
+    frame = joined(Path(args.out))
+    frame.to_csv(Path(args.out) / "strengths.csv", index=False)
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    return 0
+
+
+def verdicts(frame) -> list[dict]:
+    """For each (student family, DA family): the students' best strength and each criterion's pick.
+
+    A pick "agrees" when its students' mean test loss is within one seed-sd of the best
+    strength's mean; the seed-sd is pooled over the family's strengths (each strength has
+    only a few seeds, so a single strength's sd is itself very noisy).
+    """
+    out = []
+    for (student, family), group in frame.groupby(["student", "family"]):
+        group = group.reset_index(drop=True)
+        best = group.loc[group["test_loss"].idxmin()]
+        sd = math.sqrt(statistics.fmean(v * v for v in group["test_loss_sd"] if math.isfinite(v)))
+        row = dict(student=student, family=family, best=best["strength"], best_loss=best["test_loss"], sd=sd,
+                   edge=best["strength"] in (group["strength"].min(), group["strength"].max()))
+        for criterion, way in CRITERIA.items():
+            if group[criterion].isna().all():
+                continue
+            pick = group.loc[group[criterion].idxmin() if way == "lower" else group[criterion].idxmax()]
+            gap = pick["test_loss"] - best["test_loss"]
+            row[criterion] = dict(pick=pick["strength"], loss=pick["test_loss"], gap=gap, agrees=bool(gap <= sd))
+        out.append(row)
+    return out
+
+
+def curves(frame, path: Path) -> None:
+    """T. stddev (with its 95% interval) and each student family's test loss (mean ± sd) against strength."""
+    from matplotlib.figure import Figure
+
+    from dastat.plot import save_figure
+
+    families = list(FAMILIES)
+    fig = Figure(figsize=(3.6 * len(families), 6.4), layout="constrained")
+    axes = fig.subplots(2, len(families), sharex="col", squeeze=False)
+    teacher = frame.drop_duplicates("da")
+    for j, family in enumerate(families):
+        arg = FAMILIES[family][0]
+        t = teacher[teacher["family"] == family].sort_values("strength")
+        ax = axes[0][j]
+        ax.errorbar(t["strength"], t["t_stddev"], yerr=[t["t_stddev"] - t["t_stddev_ci_low"],
+                                                         t["t_stddev_ci_high"] - t["t_stddev"]],
+                    marker="o", color="#000000", capsize=3)
+        ax.set_title(family)
+        ax.set_ylabel("T. stddev (95% CI)" if j == 0 else "")
+        ax = axes[1][j]
+        for student, color in zip(sorted(frame["student"].unique()), ("#E69F00", "#0072B2", "#009E73")):
+            s = frame[(frame["family"] == family) & (frame["student"] == student)].sort_values("strength")
+            ax.errorbar(s["strength"], s["test_loss"], yerr=s["test_loss_sd"], marker="o", color=color,
+                        capsize=3, label=student)
+        ax.set_xlabel(arg)
+        ax.set_ylabel("student test loss (mean ± sd)" if j == 0 else "")
+        if arg == "alpha":
+            for a in (axes[0][j], axes[1][j]):
+                a.set_xscale("log")
+        if j == 0:
+            ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def report(args) -> int:
+    out = Path(args.out)
+    frame = joined(out)
+    frame.to_csv(out / "strengths.csv", index=False)
+    (out / "verdicts.json").write_text(json.dumps(verdicts(frame), indent=2, default=float) + "\n")
+    if args.figure:
+        curves(frame, Path(args.figure))
+    for v in verdicts(frame):
+        picks = ", ".join(f"{c} → {v[c]['pick']:g} (gap {v[c]['gap']:+.4f}, {'agrees' if v[c]['agrees'] else 'no'})"
+                          for c in CRITERIA if c in v)
+        print(f"{v['student']:9} {v['family']:12} students' best {v['best']:g} "
+              f"({v['best_loss']:.4f} ± {v['sd']:.4f}{', at the edge' if v['edge'] else ''}); {picks}")
     return 0
 
 
@@ -214,13 +292,15 @@ def main(argv=None) -> int:
     s.set_defaults(func=students)
     c = sub.add_parser("scores")
     c.add_argument("--out", required=True)
-    c.add_argument("--seeds", type=int, default=2)
-    c.add_argument("--max-images", type=int, default=None)
-    c.add_argument("--student", default=None, help="a fresh student for the student-aware statistics")
+    c.add_argument("--seeds", type=int, default=1, help="scoring seeds (each a full dastat rank)")
     c.set_defaults(func=scores)
-    t = sub.add_parser("table")
+    t = sub.add_parser("table")  # strengths.csv
     t.add_argument("--out", required=True)
     t.set_defaults(func=table)
+    r = sub.add_parser("report")
+    r.add_argument("--out", required=True)
+    r.add_argument("--figure", default=None, help="write the curves to this image file")
+    r.set_defaults(func=report)
     args = p.parse_args(argv)
     return args.func(args)
 
