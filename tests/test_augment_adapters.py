@@ -258,3 +258,20 @@ def test_augment_result_unpacks_like_torchvision_cutmix():
     mixed, soft = Mixup(cutmix_alpha=1.0, num_classes=10)(x.clone(), y)
     views, labels = pick(mixed, soft)
     assert views.shape == x.shape and torch.allclose(labels.sum(1), torch.ones(4))
+
+
+@needs_timm
+def test_timm_specs_score_on_the_bundled_teacher(fmnist, bundled_teacher):
+    import dastat
+
+    small = fmnist.subset(train=640, test=100)
+    das = ["timm:rand-m9-mstd0.5", "timm:Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.7, label_smoothing=0.2)"]
+    ranking = dastat.rank(das, bundled_teacher, small, max_images=256, seed=1)
+    by_da = {r.da: r for r in ranking}
+    policy, mixup = by_da["timm:rand-m9-mstd0.5"], by_da[das[1].replace(" ", "")]
+    assert policy.unit == "pair" and mixup.unit == "block"
+    for r in (policy, mixup):
+        lo, hi = r.t_stddev_ci
+        assert 0 < lo < r.t_stddev < hi and r.n_images == 256
+    again = dastat.score(das[1], bundled_teacher, small, max_images=256, seed=1)
+    assert again.t_stddev == mixup.t_stddev

@@ -32,7 +32,7 @@ import torch
 
 from ..errors import UserError
 from .base import AugmentContext, AugmentResult, Augmentation
-from .library import from_stage, library_entry, library_rng, recording, to_stage  # noqa: F401  (doctest)
+from .library import from_stage, library_rng, recording, to_stage
 from .wrap import TransformAugmentation, _check, draw_seed
 
 #: Transforms that do not work on the images as dastat holds them (see :data:`~dastat.augment.library.STAGES`).
