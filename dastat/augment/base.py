@@ -4,7 +4,8 @@ A DA is called on a whole batch: ``aug(x, y, generator=g)`` with ``x`` N×C×H×
 (uint8, or float in [0, 1]) on any device and ``y`` integer labels (or ``None``). It
 returns an :class:`AugmentResult`: the views ``x`` (same shape, dtype and device),
 labels ``y`` (soft N×K for DAs that mix two images, else the hard labels), and the
-random draws in ``params`` so any batch can be reproduced and inspected.
+random draws in ``params`` so any batch can be reproduced and inspected. It unpacks
+as ``x, y = aug(x, y)``, like torchvision v2's ``CutMix``.
 
 As in torchvision's v2 transforms (``make_params`` then ``transform``), the call is two
 steps: ``params = aug.sample(x, y, generator=g)`` draws every random choice (plain
@@ -71,6 +72,10 @@ class AugmentResult:
     teacher_features: torch.Tensor | None = None
     #: Model forwards (images) the DA itself spent, for honest accounting.
     forwards: int = 0
+
+    def __iter__(self):
+        """``x, y = aug(x, y)``: the views and their labels, as torchvision v2's CutMix returns them."""
+        return iter((self.x, self.y))
 
 
 def is_int(value: Any, low: int | None = None) -> bool:

@@ -169,6 +169,10 @@ def available() -> list[str]:
 def entry(name: str) -> Entry:
     """The registry entry for ``name``; unknown names fail with the choices and the closest."""
     _load_builtins()
+    if ":" in name and name not in _REGISTRY:  # tv:NAME, timm:CONFIG (see dastat.augment.library)
+        from .library import library_entry
+
+        return library_entry(name)
     if name not in _REGISTRY:
         raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(available())}")
     return _REGISTRY[name]

@@ -32,6 +32,20 @@ from ..errors import UserError
 
 Step = tuple[str, dict[str, Any]]
 
+# Library transforms are named with a prefix (``tv:RandAugment(num_ops=2)``,
+# ``timm:rand-m9-mstd0.5``) that Python's grammar cannot hold: before parsing, each such
+# name becomes an identifier that spells it in hex, and is spelt back when read.
+_LIBRARY_NAME = re.compile(r"(?<![\w.:'\"])((?:tv|timm):[A-Za-z0-9_.\-]*[A-Za-z0-9_])")
+_ENCODED = re.compile(r"__lib_([0-9a-f]+)__")
+
+
+def _encode(text: str) -> str:
+    return _LIBRARY_NAME.sub(lambda m: f"__lib_{m.group(1).encode().hex()}__", text)
+
+
+def _decode(text: str) -> str:
+    return _ENCODED.sub(lambda m: bytes.fromhex(m.group(1)).decode(), text)
+
 _FORM = "expected NAME, NAME(key=value, ...) or SPEC+SPEC"
 
 
@@ -45,30 +59,31 @@ def _value(node: ast.AST, spec: str) -> Any:
     if isinstance(node, (ast.Call, ast.BinOp)):
         # A nested spec (``base=cutmix(alpha=0.5)``): keep it as text, built later.
         _steps(node, spec)
-        return ast.unparse(node).replace(" ", "")
+        return _decode(ast.unparse(node).replace(" ", ""))
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise _fail(spec, f"{ast.unparse(node)!r} is not a Python literal") from None
+        raise _fail(spec, f"{_decode(ast.unparse(node))!r} is not a Python literal") from None
 
 
 def _steps(node: ast.AST, spec: str) -> list[Step]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         return _steps(node.left, spec) + _steps(node.right, spec)
     if isinstance(node, ast.Name):
-        return [(node.id, {})]
+        return [(_decode(node.id), {})]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = _decode(node.func.id)
         if node.args:
-            raise _fail(spec, f"{node.func.id} takes keyword arguments only")
+            raise _fail(spec, f"{name} takes keyword arguments only")
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None:
                 raise _fail(spec, "** is not allowed")
             if kw.arg in kwargs:
-                raise _fail(spec, f"{node.func.id} is given {kw.arg} twice; keep one")
+                raise _fail(spec, f"{name} is given {kw.arg} twice; keep one")
             kwargs[kw.arg] = _value(kw.value, spec)
-        return [(node.func.id, kwargs)]
-    raise _fail(spec, f"{ast.unparse(node)!r} is not an augmentation")
+        return [(name, kwargs)]
+    raise _fail(spec, f"{_decode(ast.unparse(node))!r} is not an augmentation")
 
 
 def parse(spec: str) -> list[Step]:
@@ -76,7 +91,7 @@ def parse(spec: str) -> list[Step]:
     if not isinstance(spec, str) or not spec.strip():
         raise _fail(str(spec), "it is empty")
     try:
-        tree = ast.parse(spec.strip(), mode="eval")
+        tree = ast.parse(_encode(spec.strip()), mode="eval")
     except SyntaxError:
         raise _fail(spec, "it is not well formed") from None
     return _steps(tree.body, spec)
@@ -133,13 +148,13 @@ def expand_grid(grid: str) -> list[str]:
         raise _grid_fail(str(grid), "an alternative is empty; write a value between every two bars, "
                                     "e.g. cutmix(alpha=0.2|1)")
     try:
-        tree = ast.parse(grid.strip(), mode="eval")
+        tree = ast.parse(_encode(grid.strip()), mode="eval")
     except SyntaxError:
         parse(grid)  # one sentence on what is malformed
         raise _fail(grid, "it is not well formed") from None
     specs, seen = [], []
     for variant in _alternatives(tree.body, grid):
-        steps = parse(ast.unparse(variant))
+        steps = parse(_decode(ast.unparse(variant)))
         if steps in seen:
             raise _grid_fail(grid, f"it names {'+'.join(format_step(*s) for s in steps)} twice; keep one")
         seen.append(steps)
