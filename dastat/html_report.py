@@ -35,7 +35,7 @@ from .io import atomic_write_text
 from .stats.direction import direction
 
 __all__ = ["html_report", "write_html_report", "validation_report", "records_table", "recommendation", "fmt",
-           "OUTCOMES"]
+           "ranking_html", "tune_html", "OUTCOMES"]
 
 #: Students' outcomes a validation table carries, and what they mean.
 OUTCOMES = {
@@ -53,7 +53,7 @@ _STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:76rem;margin:1.5r
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:13px}th,td{padding:.25rem .45rem;
 border-bottom:1px solid #ddd;text-align:right;vertical-align:top}th:first-child,td:first-child{text-align:left}
 th{background:#f3f3f3;font-weight:600}th .u{display:block;font-weight:400;font-size:11px;color:#666}
-td .ci,td .p,td .sd{display:block;font-size:11px;color:#666}td .v{white-space:nowrap}
+td .ci,td .p,td .sd{font-size:11px;color:#666}td .v{white-space:nowrap}
 td.da,th.da{font-weight:600;text-align:left}tr.lead td{background:#eef5fb}img{max-width:100%;height:auto}
 .verdict{font-size:17px;background:#eef5fb;border-left:4px solid #0072B2;padding:.6rem .9rem;margin:.8rem 0}
 .setting{color:#555;font-size:13px;margin:.2rem 0 1rem}dt{font-weight:600;margin-top:.4rem}dd{margin-left:1.2rem}
@@ -202,13 +202,13 @@ def _cell(record: dict, column: str) -> str:
     value = record.get(column)
     if column == _NEXT:
         mark = "–" if value is None else ("≠" if value else "≈")
-        return f'<td><span class="v">{mark}</span><span class="p">{escape(_p(record.get("p_next")))}</span></td>'
+        return f'<td><span class="v">{mark}</span><br><span class="p">{escape(_p(record.get("p_next")))}</span></td>'
     parts = [f'<span class="v">{escape(fmt(value))}</span>']
     ci, sd = record.get(f"{column}_ci"), record.get(f"{column}_std")
     if ci is not None:
-        parts.append(f'<span class="ci">{escape(fmt(ci))}</span>')
+        parts.append(f'<br><span class="ci">{escape(fmt(ci))}</span>')
     elif sd is not None:
-        parts.append(f'<span class="sd">± {escape(fmt(sd))}</span>')
+        parts.append(f'<br><span class="sd">± {escape(fmt(sd))}</span>')
     return "<td>" + "".join(parts) + "</td>"
 
 
@@ -274,9 +274,9 @@ def _glossary(columns: Sequence[str]) -> str:
 
 def _coefficient_cell(c: dict, key: str) -> str:
     parts = [f'<span class="v">{escape(fmt(c.get(key)))}</span>',
-             f'<span class="p">p = {escape(_p(c.get(f"{key}_p")))}</span>']
+             f'<br><span class="p">p = {escape(_p(c.get(f"{key}_p")))}</span>']
     if c.get(f"{key}_ci") is not None:
-        parts.append(f'<span class="ci">{escape(fmt(c.get(f"{key}_ci")))}</span>')
+        parts.append(f'<br><span class="ci">{escape(fmt(c.get(f"{key}_ci")))}</span>')
     return "<td>" + "".join(parts) + "</td>"
 
 
@@ -332,7 +332,7 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
     gives; ``provenance`` a :func:`dastat.provenance.provenance` record (default: the
     records' own, if they carry one); ``setting`` what the figures' titles name.
     """
-    from .plot import leading_ties, ranking_forest
+    from .plot import ranking_forest
     from .plot import scatter as draw_scatter
 
     records = [dict(r) for r in records]
@@ -348,7 +348,7 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
         verdict = recommendation(records, by, label)
         parts.append(f'<p class="verdict">{verdict}</p>' if verdict else "")
         if direction(by) is not None:
-            lead = 1 + (leading_ties([r.get(_NEXT) for r in records]) if records[0].get(_NEXT) is not None else 0)
+            lead = 1 + leading_ties_of(records)
     parts.append(_setting_line(records, provenance))
     if bars and complete:
         parts.append(_png(ranking_forest(records, by=by, label=label, setting=setting),
@@ -382,3 +382,34 @@ def validation_report(path: str | os.PathLike, folder: str | os.PathLike) -> Pat
     return write_html_report(path, rows, title=f"Validation: {folder.name}", by="t_stddev",
                              scatter=[("t_stddev", y) for y in outcomes], correlations=results.get("correlations"),
                              provenance=results.get("provenance") or config.get("provenance"), setting=setting)
+
+
+def ranking_html(ranking: Any) -> str:
+    """A notebook's view of a ``Ranking`` (``_repr_html_``): the verdict and the ranking table."""
+    records = ranking.to_records()
+    by = next((r["rank_by"] for r in records if r.get("rank_by")), "t_stddev")
+    ranked = any("rank_by" in r for r in records)
+    columns = [c for c in (by, "n_images", _NEXT) if _present(records, c)]
+    verdict = recommendation(records, by) if ranked else ""
+    lead = 1 + leading_ties_of(records) if ranked and direction(by) else 0
+    return ((f"<p>{verdict}</p>" if verdict else "")
+            + records_table(records, columns, ranked=ranked, lead=lead)
+            + f"<p><small>{ranking.total_forward:,} model forwards, {ranking.seconds:.1f} s; each cell: the "
+              "estimate over its 95% interval</small></p>")
+
+
+def tune_html(result: Any) -> str:
+    """A notebook's view of a ``TuneResult`` (``_repr_html_``): the best candidate and one row per candidate."""
+    s = result.settings
+    columns = [c for c in ("t_stddev", "status", "eliminated_after", "n_forward") if _present(result.records, c)]
+    return (f"<p>Best: <b>{escape(str(result.best))}</b>; stopped: {escape(str(s.get('stopped')))}; "
+            f"{result.total_forward:,} model forwards (scoring every candidate to the budget: "
+            f"{result.full_scoring_forward:,})</p>"
+            + records_table(result.records, columns, label="candidate", ranked=False, cls="tune"))
+
+
+def leading_ties_of(records: Sequence[dict]) -> int:
+    """The DAs after the best that paired tests do not tell from it (0 without tests)."""
+    from .plot import leading_ties
+
+    return leading_ties([r.get(_NEXT) for r in records]) if records and records[0].get(_NEXT) is not None else 0

@@ -79,6 +79,7 @@ _NAMES = {
     "seconds": ("seconds", None),
     "n_forward": ("teacher forward passes", None),
     "n_images": ("images", None),
+    "eliminated_after": ("eliminated after", "images"),
 }
 
 #: The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency.
