@@ -569,12 +569,13 @@ def ranking_forest(records: Any, by: str = "t_stddev", *, label: str = "da",
     low, high = (values - err[0], values + err[1]) if err is not None else (values, values)
     marks = _next_marks(frame)
     ties = leading_ties(list(frame["distinct_from_next"])) if "distinct_from_next" in frame.columns else 0
-    leaders = ties + 1 if any(marks) else 1
+    # A statistic with no better direction has no best to highlight.
+    leaders = 0 if direction(by) is None else ties + 1 if any(marks) else 1
     with _styled():
         fig, (ax,) = _panels(1, 1, ax, size=(7.6, 1.3 + 0.36 * len(frame)))
         pos = np.arange(len(frame))
         colors = [OKABE_ITO[3] if i < leaders else "0.35" for i in pos]
-        if err is not None:
+        if err is not None and leaders:
             ax.axvspan(low[0], high[0], color=OKABE_ITO[3], alpha=0.12, lw=0, gid="best_interval")
             ax.hlines(pos, low, high, colors=colors, lw=2, gid="intervals")
         ax.scatter(values, pos, c=colors, s=34, zorder=3, edgecolors="white", linewidths=0.6, gid="points")
@@ -593,11 +594,12 @@ def ranking_forest(records: Any, by: str = "t_stddev", *, label: str = "da",
         context = ", ".join(filter(None, [_setting(frame, setting), bars]))
         ax.set_title(heading + (f"\n{context}" if context else ""), loc="left")
         notes = []
-        if err is not None:
+        if err is not None and leaders:
             notes.append("shaded: the best DA's interval")
+        if any(marks) and leaders:
+            notes.append("blue: the best and the DAs paired tests do not tell from it")
         if any(marks):
-            notes.append("blue: the best and the DAs paired tests do not tell from it; "
-                         "≠/≈ next: a paired test does/does not tell a DA from the next (Holm-corrected, 0.05)")
+            notes.append("≠/≈ next: a paired test does/does not tell a DA from the next (Holm-corrected, 0.05)")
         if notes:
             fig.supxlabel("; ".join(notes), fontsize="x-small", color="0.3", wrap=True)
     return fig

@@ -265,6 +265,18 @@ def test_ranking_forest_dots_intervals_and_ties():
     assert "lower is better" in ax.get_xlabel() and "dot: estimate, line: 95% CI" in ax.get_title(loc="left")
 
 
+def test_ranking_forest_without_a_better_direction_highlights_none():
+    """KL to the view describes a DA rather than grades it: no best interval shaded, no DA in blue."""
+    from matplotlib.colors import to_rgba
+
+    records = [{"da": d, "kl_view": v, "kl_view_ci": [v - 0.1, v + 0.1], "distinct_from_next": f, "p_next": p}
+               for d, v, f, p in (("a", 1.0, True, 0.01), ("b", 2.0, None, None))]
+    ax = ranking_forest(records, by="kl_view").axes[0]
+    assert not [p for p in ax.patches if p.get_gid() == "best_interval"]
+    [points] = [c for c in ax.collections if c.get_gid() == "points"]
+    assert all(tuple(c) != pytest.approx(to_rgba("#0072B2")) for c in points.get_facecolors())
+
+
 def test_leading_ties_follow_the_chain_of_adjacent_tests():
     assert leading_ties([False, False, True, False, None]) == 2
     assert leading_ties([True, False, None]) == 0
