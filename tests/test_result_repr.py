@@ -103,3 +103,15 @@ def test_tune_result_repr_and_html():
     assert [row[0] for row in parsed.rows] == [r["candidate"] for r in records]
     assert parsed.rows[2][2:] == ["eliminated", "1,024", "3,072"]
     assert re.search(r"Best: cutmix\(alpha=1\); stopped: tied", "".join(parsed.text))
+
+
+def test_readme_python_snippet_prints_its_ranking(capsys):
+    """The README's Python block, run as a script (with a smaller budget), prints the ranking and the test."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [block] = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert "max_images=4096" in block
+    exec(compile(block.replace("max_images=4096", "max_images=512"), "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Ranking of 3 DAs by T. stddev (lower is better, best first)")
+    assert sorted(line.split()[1] for line in out[2:5]) == ["cutmix", "identity", "mixup"]
+    assert re.fullmatch(r"mixup - cutmix: \S+ T\. stddev, p = \S+", out[5])
