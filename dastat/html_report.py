@@ -339,6 +339,9 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
     if provenance is None:
         provenance = next((r["provenance"] for r in records if isinstance(r.get("provenance"), dict)), None)
     by = by or next((r["rank_by"] for r in records if r.get("rank_by")), "t_stddev")
+    if any(r.get("rank_by", by) != by for r in records):  # the paired tests compared neighbours in another order
+        for r in records:
+            r.pop(_NEXT, None), r.pop("p_next", None)
     parts = [f"<h1>{escape(title)}</h1>"]
     complete = bool(records) and all(r.get(by) is not None for r in records)
     lead = 0

@@ -301,3 +301,17 @@ def test_validate_report_must_be_html(tmp_path, capsys):
     assert main(["validate", "--out", str(tmp_path / "v"), "--report", str(tmp_path / "v.md")]) == 2
     assert "--report must end in .html" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()  # refused before anything ran
+
+
+def test_paired_tests_of_another_order_are_not_reused(tmp_path):
+    """Tests against the next DA by T. stddev say nothing about neighbours by another statistic."""
+    from dastat.html_report import html_report
+
+    records = [dict(r, rank_by="t_stddev", teacher_entropy=e, teacher_entropy_ci=[e - 0.01, e + 0.01])
+               for r, e in zip(_ranked([(False, 0.4), (True, 0.001), (None, None)]), (0.30, 0.50, 0.45))]
+    path = tmp_path / "entropy.html"
+    path.write_text(html_report(records, by="teacher_entropy"), encoding="utf-8")
+    page = _parse(path)
+    assert "distinct_from_next" not in _table(page, "stats")["header"]
+    assert page.paragraphs[0] == ("Use d1: it has the highest teacher entropy, 0.5000 (95% CI 0.4900 to 0.5100), "
+                                  "and its interval overlaps no other DA's.")
