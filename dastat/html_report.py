@@ -52,7 +52,7 @@ _NEXT = "distinct_from_next"
 _STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:76rem;margin:1.5rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:13px}th,td{padding:.25rem .45rem;
 border-bottom:1px solid #ddd;text-align:right;vertical-align:top}th:first-child,td:first-child{text-align:left}
-th{background:#f3f3f3;font-weight:600}th .u{display:block;font-weight:400;font-size:11px;color:#666}
+th{background:#f3f3f3;font-weight:600}th .u{font-weight:400;font-size:11px;color:#666}
 td .ci,td .p,td .sd{font-size:11px;color:#666}td .v{white-space:nowrap}
 td.da,th.da{font-weight:600;text-align:left}tr.lead td{background:#eef5fb}img{max-width:100%;height:auto}
 .verdict{font-size:17px;background:#eef5fb;border-left:4px solid #0072B2;padding:.6rem .9rem;margin:.8rem 0}
@@ -140,7 +140,7 @@ def recommendation(records: Sequence[dict], by: str = "t_stddev", label: str = "
         rest = len(records) - ties - 1
         if rest == 0:
             return text + "; no DA in this ranking is told from the best."
-        return (text + f"; {'they are' if ties else 'it is'} ahead of the other {rest} DA{'s' * (rest > 1)} "
+        return (text + f"; they are ahead of the other {rest} DA{'s' * (rest > 1)} "
                 f"(p = {_p(records[ties].get('p_next'))}).")
     ci = best.get(f"{by}_ci")
     if not ci or len(records) < 2:
@@ -161,7 +161,7 @@ def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return None not in (*a, *b) and a[0] <= b[1] and b[0] <= a[1]
 
 
-def _setting_line(records: Sequence[dict], provenance: dict | None) -> str:
+def _setting_line(records: Sequence[dict]) -> str:
     """"teacher X on Y · fast protocol · 21,824 images per DA · seed 0" from what every record shares."""
     def shared(key):
         values = {json.dumps(r.get(key), default=str) for r in records}
@@ -189,12 +189,12 @@ def _header(column: str) -> str:
     from .report import COLUMNS
 
     if column == _NEXT:
-        return f'<th data-col="{_NEXT}" title="paired test against the next DA">vs next<span class="u">p-value</span></th>'
+        return f'<th data-col="{_NEXT}" title="paired test against the next DA">vs next<br><span class="u">p-value</span></th>'
     way = direction(column)
     note = " · ".join(filter(None, [unit(column), way and f"{way} better"]))
     meaning = (COLUMNS.get(column) or (OUTCOMES.get(column),))[0] or ""
     return (f'<th data-col="{escape(column)}" title="{escape(meaning)}">{escape(short_name(column))}'
-            + (f'<span class="u">{escape(note)}</span>' if note else "") + "</th>")
+            + (f'<br><span class="u">{escape(note)}</span>' if note else "") + "</th>")
 
 
 def _cell(record: dict, column: str) -> str:
@@ -295,7 +295,7 @@ def _correlation_section(correlations: Any, scatters: Sequence[str]) -> str:
         rows.append(f"<tr>{cells}</tr>")
     first = "against" if isinstance(correlations, dict) else "group"
     head = (f'<th data-col="{first}">{first}</th><th data-col="n">n</th>'
-            + "".join(f'<th data-col="{k}">{name}<span class="u">p · 95% CI</span></th>'
+            + "".join(f'<th data-col="{k}">{name}<br><span class="u">p · 95% CI</span></th>'
                       for k, name in (("pearson", "Pearson r"), ("spearman", "Spearman ρ"), ("kendall", "Kendall τ-b"))))
     table = (f'<table class="correlations"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
              if rows else "")
@@ -352,7 +352,7 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
         parts.append(f'<p class="verdict">{verdict}</p>' if verdict else "")
         if direction(by) is not None:
             lead = 1 + leading_ties_of(records)
-    parts.append(_setting_line(records, provenance))
+    parts.append(_setting_line(records))
     if bars and complete:
         parts.append(_png(ranking_forest(records, by=by, label=label, setting=setting),
                           f"forest plot of {by}, one dot and 95% interval per DA"))
