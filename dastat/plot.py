@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["scatter", "ranking_bars", "save_figure", "FORMATS", "axis_label"]
+__all__ = ["scatter", "ranking_bars", "ranking_forest", "save_figure", "FORMATS", "axis_label", "short_name"]
 
 #: File suffixes :func:`save_figure` writes, and the format each selects.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -56,11 +56,30 @@ _NAMES = {
     "t_stddev": ("T. stddev", None),
     "test_loss": ("student test loss", "cross-entropy (nats)"),
     "s_test_loss": ("student test loss", "cross-entropy (nats)"),
+    "test_loss_std": ("sd of student test loss", "nats"),
     "test_acc": ("student test top-1", "%"),
     "s_test_acc": ("student test top-1", "%"),
+    "test_acc_std": ("sd of student test top-1", "%"),
+    "n_seeds": ("students per DA", None),
     "teacher_entropy": ("teacher entropy", "nats"),
+    "ce_var": ("CE variance", None),
+    "ce_cov": ("CE covariance, image and view", None),
+    "ce_cov_cross": ("CE covariance across images", None),
+    "risk_var": ("risk variance", None),
+    "ce_var_t": ("CE variance, teacher-only", None),
+    "ce_cov_t": ("CE covariance, image and view, teacher-only", None),
+    "ce_cov_cross_t": ("CE covariance across images, teacher-only", None),
+    "risk_var_t": ("risk variance, teacher-only", None),
+    "affinity": ("affinity", None),
+    "kl_view": ("KL to the view", "nats"),
+    "order_violation": ("order violations", "share"),
+    "distinct_from_next": ("told from the next", None),
+    "p_next": ("p against the next", None),
+    "relative_half_width": ("relative half-width", None),
     "seconds": ("seconds", None),
     "n_forward": ("teacher forward passes", None),
+    "n_images": ("images", None),
+    "eliminated_after": ("eliminated after", "images"),
 }
 
 #: The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency.
@@ -83,8 +102,14 @@ def axis_label(column: str) -> str:
     return text.replace(" (", "\n(", 1) if len(text) > 44 else text
 
 
-def _short(column: str) -> str:
+def short_name(column: str) -> str:
+    """A column's readable name without its unit: ``short_name("kl_view")`` is ``'KL to the view'``."""
     return _NAMES.get(column.lower().replace(". ", "_"), (column, None))[0]
+
+
+def unit(column: str) -> str | None:
+    """A column's unit where known (``"nats"``, ``"%"``), else None."""
+    return _NAMES.get(column.lower().replace(". ", "_"), (column, None))[1]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -231,7 +256,7 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
             a.set_ylabel(ylabel or axis_label(y))
             if key is not None:
                 a.set_title(str(key))
-        heading = title or f"{_short(y).capitalize()} against {_short(x)}, one point per DA"
+        heading = title or f"{short_name(y).capitalize()} against {short_name(x)}, one point per DA"
         context = _setting(frame, setting)
         heading += f"\n{context}" if context else ""
         # Panels whose bars differ (e.g. pairs trained with different numbers of seeds) are captioned one by one.
@@ -288,7 +313,7 @@ def _bar_caption(x: str, y: str, xkind: str, ykind: str, seeds: str | None) -> s
         if kind:
             # A student's outcome varies over training seeds; a teacher statistic's interval does not.
             over = f" over {seeds} seeds" if seeds and "test_" in col.lower() else ""
-            parts.append(f"{axis}, {kind} of {_short(col)}{over}")
+            parts.append(f"{axis}, {kind} of {short_name(col)}{over}")
     return "; ".join(parts)
 
 
@@ -485,7 +510,7 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
         text = xlabel or axis_label(by)
         ax.set_xlabel(text + ("" if from_zero else "; axis not from 0"))
         better = direction(by)
-        heading = title or f"Data augmentations ranked by {_short(by)}" + (", best first" if better else "")
+        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if better else "")
         context = ", ".join(filter(None, [_setting(frame, setting), kind and f"bars: {kind}"]))
         ax.set_title(heading + (f"\n{context}" if context else ""))
         if any(marks):
@@ -495,6 +520,88 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
                 fig.supxlabel(note, fontsize="small", color="0.3")
             else:  # a caller's figure: the note goes under this panel's own label
                 ax.set_xlabel(f"{ax.get_xlabel()}\n{note}")
+    return fig
+
+
+def leading_ties(flags: Sequence[Any]) -> int:
+    """How many DAs after the best a chain of adjacent paired tests fails to tell from it.
+
+    ``flags`` are the ranking's ``distinct_from_next``, best first: the best is tied with
+    the second when their test is not significant, the second with the third likewise, and
+    so on until a test is (or a flag is missing).
+
+    >>> leading_ties([False, False, True, False]), leading_ties([True, False]), leading_ties([None])
+    (2, 0, 0)
+    """
+    count = 0
+    for flag in flags[:-1] if len(flags) else []:
+        if flag is None or (isinstance(flag, float) and math.isnan(flag)) or bool(flag):
+            break
+        count += 1
+    return count
+
+
+def ranking_forest(records: Any, by: str = "t_stddev", *, label: str = "da",
+                   where: Iterable[str] | str | None = None, title: str | None = None, xlabel: str | None = None,
+                   setting: dict | None = None, ax: "Axes | None" = None) -> "Figure":
+    """A ranking as a forest plot: one dot per DA at its value with its 95% interval as a line, best at the top.
+
+    Position, not length, carries the value, so the axis spans the intervals rather than starting at
+    0 and differences read true. The best DA's interval is shaded across the plot, so whose
+    intervals reach it shows at a glance; when the records carry ``dastat rank``'s paired test
+    against the next DA (``distinct_from_next``, ``p_next``), the best and the DAs the chain of
+    tests does not tell from it (:func:`leading_ties`) are drawn in blue, and each row is marked
+    "≠ next" or "≈ next" with its p-value. Arguments are those of :func:`ranking_bars`.
+
+    >>> fig = ranking_forest([{"da": "identity", "t_stddev": 0.016, "t_stddev_ci": [0.015, 0.017]},
+    ...                       {"da": "cutmix", "t_stddev": 0.013, "t_stddev_ci": [0.0125, 0.0135]}])
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['cutmix', 'identity']
+    """
+    frame = _frame(records, where, [by])
+    label = _resolve_label(frame, label)
+    frame[by] = _numeric(frame[by], by)
+    if frame[by].isna().any():
+        raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
+    frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
+    values = frame[by].to_numpy()
+    err, kind = _errors(frame, by, values)
+    low, high = (values - err[0], values + err[1]) if err is not None else (values, values)
+    marks = _next_marks(frame)
+    ties = leading_ties(list(frame["distinct_from_next"])) if "distinct_from_next" in frame.columns else 0
+    # A statistic with no better direction has no best to highlight.
+    leaders = 0 if direction(by) is None else ties + 1 if any(marks) else 1
+    with _styled():
+        fig, (ax,) = _panels(1, 1, ax, size=(7.6, 1.3 + 0.36 * len(frame)))
+        pos = np.arange(len(frame))
+        colors = [OKABE_ITO[3] if i < leaders else "0.35" for i in pos]
+        if err is not None and leaders:
+            ax.axvspan(low[0], high[0], color=OKABE_ITO[3], alpha=0.12, lw=0, gid="best_interval")
+            ax.hlines(pos, low, high, colors=colors, lw=2, gid="intervals")
+        ax.scatter(values, pos, c=colors, s=34, zorder=3, edgecolors="white", linewidths=0.6, gid="points")
+        ax.set_yticks(pos, frame[label].astype(str).tolist())
+        ax.set_ylim(len(frame) - 0.5, -0.5)  # rank 1 at the top
+        ax.grid(axis="y", visible=False)
+        span = float(np.nanmax(high) - np.nanmin(low)) or abs(float(values.max())) or 1.0
+        ax.set_xlim(float(np.nanmin(low)) - 0.06 * span, float(np.nanmax(high)) + 0.06 * span)
+        right = ax.get_yaxis_transform()  # x in axes fraction, y in data: a column of text beside the plot
+        for p, v, mark in zip(pos, values, marks):
+            ax.text(1.02, p, f"{v:#.4g}{mark}", transform=right, va="center", fontsize="x-small", color="0.2",
+                    gid="value")
+        ax.set_xlabel(xlabel or axis_label(by))
+        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if direction(by) else "")
+        bars = kind and f"dot: estimate, line: {kind}"
+        context = ", ".join(filter(None, [_setting(frame, setting), bars]))
+        ax.set_title(heading + (f"\n{context}" if context else ""), loc="left")
+        notes = []
+        if err is not None and leaders:
+            notes.append("shaded: the best DA's interval")
+        if any(marks) and leaders:
+            notes.append("blue: the best and the DAs paired tests do not tell from it")
+        if any(marks):
+            notes.append("≠/≈ next: a paired test does/does not tell a DA from the next (Holm-corrected, 0.05)")
+        if notes:
+            fig.supxlabel("; ".join(notes), fontsize="x-small", color="0.3", wrap=True)
     return fig
 
 

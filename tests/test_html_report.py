@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -25,13 +26,15 @@ VALIDATE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / 
 
 
 class _Page(HTMLParser):
-    """The page's images, tables (header and rows of cell text), headings and visible text."""
+    """The page's images, tables (header keys from ``data-col`` and rows of cells, each cell its text split
+    by the classes of its spans: ``v`` value, ``ci`` interval, ``sd``, ``p``), headings, paragraphs and text."""
 
     def __init__(self):
         super().__init__()
         self.images, self.tables, self.headings, self.text, self.tags = [], [], [], [], set()
-        self._cell = self._row = None
-        self._heading = None
+        self.paragraphs = []
+        self._cell = self._row = self._heading = self._para = None
+        self._span = "v"
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
@@ -42,33 +45,45 @@ class _Page(HTMLParser):
             self.tables.append({"class": attrs.get("class"), "header": [], "rows": []})
         elif tag == "tr":
             self._row = []
-        elif tag in ("td", "th"):
-            self._cell = []
+        elif tag == "th":
+            self.tables[-1]["header"].append(attrs.get("data-col") or "#")
+        elif tag == "td":
+            self._cell, self._span = {}, "v"
+        elif tag == "span" and self._cell is not None:
+            self._span = attrs.get("class", "v")
         elif tag in ("h1", "h2", "h3"):
             self._heading = []
+        elif tag == "p":
+            self._para = []
 
     def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self._row.append("".join(self._cell))
+        if tag == "td":
+            self._row.append(self._cell)
             self._cell = None
-        elif tag == "tr":
-            table = self.tables[-1]
-            (table["rows"] if table["header"] else table["header"]).extend(
-                [self._row] if table["header"] else self._row)
+        elif tag == "span":
+            self._span = "v"
+        elif tag == "tr" and self._row:
+            self.tables[-1]["rows"].append(self._row)
         elif tag in ("h1", "h2", "h3"):
             self.headings.append("".join(self._heading))
             self._heading = None
+        elif tag == "p" and self._para is not None:
+            self.paragraphs.append("".join(self._para))
+            self._para = None
 
     def handle_data(self, data):
         self.text.append(data)
-        for part in (self._cell, self._heading):
+        if self._cell is not None:
+            self._cell[self._span] = self._cell.get(self._span, "") + data
+        for part in (self._heading, self._para):
             if part is not None:
                 part.append(data)
 
 
 def _parse(path) -> _Page:
     page = _Page()
-    page.feed(Path(path).read_text(encoding="utf-8"))
+    page.source = Path(path).read_text(encoding="utf-8")
+    page.feed(page.source)
     return page
 
 
@@ -91,7 +106,7 @@ def _decode_images(page: _Page) -> list:
 
 
 def _same(cell: str, value) -> bool:
-    """Whether a table cell shows ``value`` (6 significant digits, intervals, yes/no, – for missing)."""
+    """Whether a cell's text shows ``value`` to the report's 4 significant digits (intervals, yes/no, – for missing)."""
     if value is None:
         return cell == "–"
     if isinstance(value, bool):
@@ -100,27 +115,63 @@ def _same(cell: str, value) -> bool:
         parts = cell.strip("[]").split(", ")
         return len(parts) == len(value) and all(_same(p, v) for p, v in zip(parts, value))
     if isinstance(value, (int, float)):
-        return float(cell) == pytest.approx(value, rel=5e-6, abs=1e-300)
+        # Rounding to 4 significant digits moves a value by at most half a unit in its 4th digit.
+        return float(cell.replace(",", "")) == pytest.approx(value, rel=5.001e-4, abs=1e-300)
     return cell == str(value)
 
 
+def _digits(cell: str) -> int:
+    """Significant digits a number's text shows: 0.01600 has 4, 2.300e-05 has 4."""
+    mantissa = cell.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
 def _check_rows(table: dict, records: list[dict], label: str = "da") -> int:
-    """Each row of ``table`` holds its record's values, in the table's column order; returns cells checked."""
+    """Each row of ``table`` holds its record's values (a value over its interval or ± sd, and the test
+    against the next DA over its p-value), in the table's column order; returns the cells checked."""
+    from dastat.analysis import format_p
+
     header = table["header"]
-    assert [row[header.index(label)] for row in table["rows"]] == [r[label] for r in records]
+    assert [row[header.index(label)]["v"] for row in table["rows"]] == [r[label] for r in records]
     checked = 0
     for row, rec in zip(table["rows"], records):
-        for name, cell in zip(header, row):
-            key = name.replace(" 95% CI", "_ci")
-            if key in rec:
-                assert _same(cell, rec[key]), (rec[label], name, cell, rec[key])
-                checked += 1
+        for key, cell in zip(header, row):
+            if key == "distinct_from_next":
+                flag = rec.get(key)
+                assert cell["v"] == ("–" if flag is None else "≠" if flag else "≈")
+                assert cell["p"] == ("–" if rec.get("p_next") is None else format_p(rec["p_next"]))
+            elif key in rec and key != label:
+                assert _same(cell["v"], rec[key]), (rec[label], key, cell, rec[key])
+                if isinstance(rec[key], float) and rec[key] != 0:
+                    assert _digits(cell["v"]) == 4, cell
+                if rec.get(f"{key}_ci") is not None:
+                    assert _same(cell["ci"], rec[f"{key}_ci"]), (rec[label], key, cell)
+                elif rec.get(f"{key}_std") is not None:
+                    assert _same(cell["sd"].lstrip("± "), rec[f"{key}_std"])
+            else:
+                continue
+            checked += 1
     return checked
 
 
 def _table(page: _Page, cls: str) -> dict:
     [table] = [t for t in page.tables if t["class"] == cls]
     return table
+
+
+def _headers_readable(page: _Page, records: list[dict]) -> None:
+    """Only columns some record has a value for, each under a readable name (no snake_case)."""
+    for table in page.tables:
+        if table["class"] not in ("stats", "companions"):
+            continue
+        for key in table["header"][2:]:
+            assert any(r.get(key) is not None for r in records), f"empty column {key}"
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", _html(page))
+    assert heads and not [h for h in heads if re.search(r"[a-z]_[a-z]", re.sub(r"<[^>]+>", "", h))]
+
+
+def _html(page: _Page) -> str:
+    return page.source
 
 
 def test_rank_html_report_matches_json(tmp_path, capsys):
@@ -131,11 +182,20 @@ def test_rank_html_report_matches_json(tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)["results"]
     page = _parse(report)
     assert "script" not in page.tags and "http" not in report.read_text().replace("http-equiv", "")
-    [bars] = _decode_images(page)
-    stats = _table(page, "stats")
-    assert [row[0] for row in stats["rows"]] == ["1", "2", "3"]
-    assert _check_rows(stats, records) >= 3 * 10
-    assert {"t_stddev", "t_stddev 95% CI", "distinct_from_next", "p_next"} <= set(stats["header"])
+    [forest] = _decode_images(page)
+    stats, others = _table(page, "stats"), _table(page, "companions")
+    assert [row[0]["v"] for row in stats["rows"]] == ["1", "2", "3"]
+    assert {"t_stddev", "distinct_from_next"} <= set(stats["header"])
+    assert _check_rows(stats, records) + _check_rows(others, records) >= 3 * 10
+    assert "ce_cov" not in stats["header"] + others["header"]  # no student: its columns would be empty
+    _headers_readable(page, records)
+    # The page opens with what to use: the best DA and, from the paired test, whether the next is tied.
+    verdict = page.paragraphs[0]
+    assert verdict.startswith(f"Use {records[0]['da']}")
+    if records[0]["distinct_from_next"]:
+        assert f"tells it from the next DA, {records[1]['da']}" in verdict
+    else:
+        assert f"or equally {records[1]['da']}" in verdict
     text = " ".join(page.text)
     assert COLUMNS["t_stddev"][0] in text and COLUMNS["teacher_entropy"][0] in text
     # Markdown stays the default for any other suffix.
@@ -155,6 +215,7 @@ def _validate_copy(tmp_path) -> tuple[Path, dict]:
 
 
 def test_validation_html_report_matches_results(tmp_path):
+    from dastat.analysis import format_p
     from dastat.html_report import validation_report
 
     folder, results = _validate_copy(tmp_path)
@@ -162,20 +223,25 @@ def test_validation_html_report_matches_results(tmp_path):
     page = _parse(report)
     assert len(_decode_images(page)) == 3  # the ranking, and T. stddev against test loss and against top-1
     rows = sorted(results["rows"], key=lambda r: r["t_stddev"])  # the table is ranked, best first
-    assert _check_rows(_table(page, "stats"), rows) >= 9 * 20
+    stats = _table(page, "stats")
+    assert {"test_loss", "test_acc", "n_seeds"} <= set(stats["header"])
+    assert _check_rows(stats, rows) + _check_rows(_table(page, "companions"), rows) >= 9 * 12
+    _headers_readable(page, rows)
     corr = _table(page, "correlations")
-    assert [row[0] for row in corr["rows"]] == list(results["correlations"])
+    assert [row[0]["v"] for row in corr["rows"]] == list(results["correlations"])
     for row, c in zip(corr["rows"], results["correlations"].values()):
         cells = dict(zip(corr["header"], row))
-        for name, key in (("Pearson", "pearson"), ("Spearman", "spearman"), ("Kendall tau-b", "kendall")):
-            assert _same(cells[name], c[key]) and _same(cells[f"{name} p"], c[f"{key}_p"])
-            assert _same(cells[f"{name} 95% CI"], c[f"{key}_ci"])
-    prov = dict(_table(page, "provenance")["rows"])
+        for key in ("pearson", "spearman", "kendall"):
+            assert _same(cells[key]["v"], c[key]) and cells[key]["p"] == f"p = {format_p(c[f'{key}_p'])}"
+            assert _same(cells[key]["ci"], c[f"{key}_ci"])
+    prov = {row[0]["v"]: row[1]["v"] for row in _table(page, "provenance")["rows"]}
     assert prov["seed"] == "0" and prov["command"] == results["provenance"]["command"]
     assert any("Provenance" in h for h in page.headings)
 
 
 def test_correlate_html_report(tmp_path, reference_dir, capsys):
+    from dastat.analysis import format_p
+
     report = tmp_path / "paper.html"
     csv = str(reference_dir / "paper_tstddev_vs_stestloss.csv")
     argv = ["correlate", csv, "--x", "T_stddev", "--y", "S_test_loss", "--group", "pair_dataset", "--label", "DA",
@@ -185,16 +251,67 @@ def test_correlate_html_report(tmp_path, reference_dir, capsys):
     page = _parse(report)
     [panels] = _decode_images(page)  # one figure, one panel per setting
     corr = _table(page, "correlations")
-    assert [row[0] for row in corr["rows"]] == [c["group"] for c in expected]
+    assert [row[0]["v"] for row in corr["rows"]] == [c["group"] for c in expected]
     for row, c in zip(corr["rows"], expected):
         cells = dict(zip(corr["header"], row))
-        assert _same(cells["n"], c["n"]) and _same(cells["Pearson"], c["pearson"])
-        assert _same(cells["Kendall tau-b p"], c["kendall_p"])
+        assert _same(cells["n"]["v"], c["n"]) and _same(cells["pearson"]["v"], c["pearson"])
+        assert cells["kendall"]["p"] == f"p = {format_p(c['kendall_p'])}"
     assert main(argv + ["--report", str(tmp_path / "paper.pdf")]) == 2
     assert "--report must end in .html" in capsys.readouterr().err
+
+
+def _ranked(flags_and_p, values=None) -> list[dict]:
+    values = values or [0.010 + 0.001 * i for i in range(len(flags_and_p))]
+    return [{"da": f"d{i}", "t_stddev": v, "t_stddev_ci": [v - 0.0002, v + 0.0002], "distinct_from_next": flag,
+             "p_next": p} for i, ((flag, p), v) in enumerate(zip(flags_and_p, values))]
+
+
+def test_recommendation_names_the_best_its_ties_and_the_first_separating_test():
+    from dastat.html_report import recommendation
+
+    plain = lambda html: re.sub(r"<[^>]+>", "", html)  # noqa: E731
+    told = plain(recommendation(_ranked([(True, 0.001), (False, 0.4), (None, None)])))
+    assert told == ("Use d0: it has the lowest T. stddev, 0.01000 (95% CI 0.009800 to 0.01020), and a paired test "
+                    "tells it from the next DA, d1 (Holm-corrected p = 0.0010).")
+    tied = plain(recommendation(_ranked([(False, 0.4), (False, 0.2), (True, 0.003), (False, 0.5), (None, None)])))
+    assert tied.startswith("Use d0, or equally d1 or d2: d0 has the lowest T. stddev")
+    assert tied.endswith("but paired tests do not tell them apart (p = 0.400, 0.200); they are ahead of the "
+                         "other 2 DAs (p = 0.0030).")
+    every = plain(recommendation(_ranked([(False, 0.4), (None, None)])))
+    assert every.endswith("(p = 0.400); no DA in this ranking is told from the best.")
+    # Without a paired test (a validation table), overlapping intervals are named as such.
+    loose = _ranked([(None, None)] * 3, values=[0.0100, 0.0103, 0.0110])
+    for r in loose:
+        r.pop("distinct_from_next"), r.pop("p_next")
+    assert "the intervals of d1 overlap it" in plain(recommendation(loose))
+    # Higher is better for a student's top-1; a statistic with no better direction recommends nothing.
+    acc = [{"da": "a", "test_acc": 91.0}, {"da": "b", "test_acc": 90.0}]
+    assert plain(recommendation(acc, by="test_acc")).startswith("a has the highest student test top-1, 91.00")
+    assert "recommends none" in recommendation([{"da": "a", "kl_view": 1.0}], by="kl_view")
+
+
+def test_fmt_keeps_four_significant_digits():
+    from dastat.html_report import fmt
+
+    assert [fmt(v) for v in (0.01506, 0.016, 1.0, 123456.0, -5.352e-05, 7)] == \
+        ["0.01506", "0.01600", "1.000", "1.235e+05", "-5.352e-05", "7"]
 
 
 def test_validate_report_must_be_html(tmp_path, capsys):
     assert main(["validate", "--out", str(tmp_path / "v"), "--report", str(tmp_path / "v.md")]) == 2
     assert "--report must end in .html" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()  # refused before anything ran
+
+
+def test_paired_tests_of_another_order_are_not_reused(tmp_path):
+    """Tests against the next DA by T. stddev say nothing about neighbours by another statistic."""
+    from dastat.html_report import html_report
+
+    records = [dict(r, rank_by="t_stddev", teacher_entropy=e, teacher_entropy_ci=[e - 0.01, e + 0.01])
+               for r, e in zip(_ranked([(False, 0.4), (True, 0.001), (None, None)]), (0.30, 0.50, 0.45))]
+    path = tmp_path / "entropy.html"
+    path.write_text(html_report(records, by="teacher_entropy"), encoding="utf-8")
+    page = _parse(path)
+    assert "distinct_from_next" not in _table(page, "stats")["header"]
+    assert page.paragraphs[0] == ("Use d1: it has the highest teacher entropy, 0.5000 (95% CI 0.4900 to 0.5100), "
+                                  "and its interval overlaps no other DA's.")

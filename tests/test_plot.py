@@ -22,7 +22,7 @@ from scipy import stats as sps  # noqa: E402
 from dastat import plot  # noqa: E402
 from dastat.cli import main  # noqa: E402
 from dastat.errors import UserError  # noqa: E402
-from dastat.plot import ranking_bars, save_figure, scatter  # noqa: E402
+from dastat.plot import leading_ties, ranking_bars, ranking_forest, save_figure, scatter  # noqa: E402
 
 RESULTS = [  # what `dastat validate` writes: one row per DA
     ("identity", 0.0153, (0.0150, 0.0156), 1.30, 0.020, 70.1, 0.3),
@@ -225,6 +225,63 @@ def test_ranking_user_errors():
         ranking_bars(_ranking(), by="score")
     with pytest.raises(UserError, match="must hold numbers"):
         ranking_bars(_ranking(), by="protocol")
+
+
+def _forest_parts(ax):
+    """The forest plot's points (x, y), its interval lines [(low, high, y)], the shaded band and the point colours."""
+    [points] = [c for c in ax.collections if c.get_gid() == "points"]
+    [lines] = [c for c in ax.collections if c.get_gid() == "intervals"]
+    [band] = [p for p in ax.patches if p.get_gid() == "best_interval"]
+    segs = [(min(s[0][0], s[1][0]), max(s[0][0], s[1][0]), s[0][1]) for s in lines.get_segments()]
+    return points.get_offsets(), segs, band, points.get_facecolors()
+
+
+def test_ranking_forest_dots_intervals_and_ties():
+    from matplotlib.colors import to_rgba
+
+    records = _ranking()[::-1]
+    flags = {"cutmix": (False, 0.30), "mixup": (True, 0.001), "cutout": (False, 0.5), "flip": (False, 0.6)}
+    for r in records:
+        r["distinct_from_next"], r["p_next"] = flags.get(r["da"], (None, None))
+    fig = ranking_forest(records)
+    ax = fig.axes[0]
+    expected = sorted(RESULTS, key=lambda r: r[1])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r[0] for r in expected]
+    offsets, segs, band, colours = _forest_parts(ax)
+    # Rank 1 at the top: the y axis runs downwards, one row per DA in rank order.
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]
+    np.testing.assert_allclose(offsets, [[r[1], i] for i, r in enumerate(expected)])
+    np.testing.assert_allclose(sorted(segs, key=lambda s: s[2]), [[*r[2], i] for i, r in enumerate(expected)])
+    # Position carries the value: the axis spans the intervals, not 0.
+    lo, hi = ax.get_xlim()
+    assert 0.0140 < lo < 0.0143 and 0.0156 < hi < 0.0159
+    # The best's interval is shaded; the best and mixup (not told from it) are blue, the rest grey.
+    x0, x1 = band.get_x(), band.get_x() + band.get_width()
+    assert (x0, x1) == pytest.approx(expected[0][2])
+    blue = to_rgba("#0072B2")
+    assert [tuple(c) == pytest.approx(blue) for c in colours] == [True, True, False, False, False]
+    values = [t.get_text() for t in ax.texts if t.get_gid() == "value"]
+    assert values[0] == "0.01450  ≈ next (p = 0.300)" and values[1].startswith("0.01470  ≠ next")
+    assert "lower is better" in ax.get_xlabel() and "dot: estimate, line: 95% CI" in ax.get_title(loc="left")
+
+
+def test_ranking_forest_without_a_better_direction_highlights_none():
+    """KL to the view describes a DA rather than grades it: no best interval shaded, no DA in blue."""
+    from matplotlib.colors import to_rgba
+
+    records = [{"da": d, "kl_view": v, "kl_view_ci": [v - 0.1, v + 0.1], "distinct_from_next": f, "p_next": p}
+               for d, v, f, p in (("a", 1.0, True, 0.01), ("b", 2.0, None, None))]
+    ax = ranking_forest(records, by="kl_view").axes[0]
+    assert not [p for p in ax.patches if p.get_gid() == "best_interval"]
+    [points] = [c for c in ax.collections if c.get_gid() == "points"]
+    assert all(tuple(c) != pytest.approx(to_rgba("#0072B2")) for c in points.get_facecolors())
+
+
+def test_leading_ties_follow_the_chain_of_adjacent_tests():
+    assert leading_ties([False, False, True, False, None]) == 2
+    assert leading_ties([True, False, None]) == 0
+    assert leading_ties([False, None]) == 1
+    assert leading_ties([float("nan"), False]) == 0 and leading_ties([]) == 0
 
 
 # ----------------------------------------------------------------- saving and CLI

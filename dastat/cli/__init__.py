@@ -25,7 +25,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dastat: error: {message}{hint}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``command`` only that subcommand's arguments.
+
+    Given ``command``, every other subcommand is declared by its name and help line alone
+    (each module's ``COMMANDS``), so that ``dastat --help`` or ``dastat zoo list`` imports
+    nothing another command needs (torch, the scoring engine): they answer at once.
+    """
     parser = _Parser(
         prog="dastat",
         description="Rank data augmentations for knowledge distillation from the teacher alone.",
@@ -40,8 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"{__name__}.{name}":
                 continue
             raise
-        module.register(sub)
+        if command is None or command in module.COMMANDS:
+            module.register(sub)
+        else:
+            for listed, line in module.COMMANDS.items():
+                sub.add_parser(listed, help=line)
     return parser
+
+
+def _command(argv: list[str]) -> str:
+    """The subcommand an argument list asks for: its first word that is not an option ("" when none)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def _version() -> str:
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..provenance import set_command
 
     set_command(None if argv is None else [str(a) for a in argv])
-    parser = build_parser()
+    parser = build_parser(_command(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a malformed command line (already printed)

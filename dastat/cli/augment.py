@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ..io import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +24,15 @@ if TYPE_CHECKING:
 SCORE_NAMES = {"t_entropy": "teacher H", "s_entropy": "student H", "kl": "KL"}
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "augment": "list the data augmentations, or preview one on real images",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("augment", help="list the data augmentations, or preview one on real images",
+    p = sub.add_parser("augment", help=COMMANDS["augment"],
                        description="Inspect the data augmentations dastat knows.")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -167,6 +173,8 @@ def preview_figure(x, result, logits, labels, classes, title: str):
 
 
 def _save(fig, out: Path) -> None:
+    from ..io import atomic_path
+
     # Write beside the target and rename, so an existing grid is never left half-written.
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads when a command runs, not when its arguments are declared
+    import torch
 
-from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
+    from ..teacher import Teacher
 
 
 def positive_int(text: str) -> int:
@@ -39,6 +40,8 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
 def teacher_from_args(args: argparse.Namespace, data: Any = None,
                       device: str | torch.device | None = None) -> Teacher:
     """The teacher that the arguments of :func:`add_teacher_arguments` describe."""
+    from ..teacher import load_teacher
+
     return load_teacher(
         getattr(args, "teacher", None),
         arch=getattr(args, "arch", None),
@@ -73,6 +76,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def teacher_and_data_from_args(args: argparse.Namespace, device: str | torch.device | None = None):
     """``(teacher, data)`` from :func:`add_teacher_arguments` and :func:`add_data_arguments`."""
+    from ..teacher import resolve_teacher_and_data
+
     return resolve_teacher_and_data(
         getattr(args, "teacher", None), getattr(args, "data", None), download=getattr(args, "download", False),
         arch=getattr(args, "arch", None), mean=getattr(args, "mean", None), std=getattr(args, "std", None),

@@ -8,9 +8,16 @@ import math
 import sys
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "correlate": "Pearson, Spearman and Kendall of two columns, with p-values and intervals",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "correlate", help="Pearson, Spearman and Kendall of two columns, with p-values and intervals",
+        "correlate", help=COMMANDS["correlate"],
         description="Correlate two columns of a CSV or JSON results table (e.g. T. stddev and the student's "
                     "test loss): coefficients, two-sided p-values and seeded bootstrap intervals over pairs. "
                     "Kendall is tau-b.")

@@ -7,10 +7,17 @@ import argparse
 from .common import positive_int
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "evaluate": "top-1, top-5, loss and calibration (ECE) of a teacher on the test split",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from .common import add_data_arguments, add_teacher_arguments
 
-    p = sub.add_parser("evaluate", help="top-1, top-5, loss and calibration (ECE) of a teacher on the test split",
+    p = sub.add_parser("evaluate", help=COMMANDS["evaluate"],
                        description="Evaluate a teacher on its data's test split: top-1 and top-5 accuracy, mean "
                                    "cross-entropy and expected calibration error (15 equal-width bins).")
     add_teacher_arguments(p)

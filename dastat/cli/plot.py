@@ -12,9 +12,16 @@ import json
 from pathlib import Path
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "plot": "draw a results table (scatter with --y) or a ranking (bars) to PNG, SVG or PDF",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "plot", help="draw a results table (scatter with --y) or a ranking (bars) to PNG, SVG or PDF",
+        "plot", help=COMMANDS["plot"],
         description="Draw saved results. With --y: y against x, one labelled point per DA, error bars, a "
                     "least-squares line and Pearson/Spearman/Kendall (tau-b) with p-values in the legend. "
                     "Without --y: the ranking that 'dastat rank --json' wrote, as bars with intervals, best first.")

@@ -6,11 +6,24 @@ import argparse
 import json
 import sys
 
-from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, RANKABLE, Ranking, ScoreConfig, load_student, measure, rank
+from typing import TYPE_CHECKING
+
 from .common import positive_int
+
+if TYPE_CHECKING:
+    from ..scoring import Ranking
+
+
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "score": "T. stddev of one or more DAs on a teacher (lower is better)",
+    "rank": "rank DAs by T. stddev (default: the paper's nine)",
+}
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
+    from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
     from .common import add_data_arguments, add_teacher_arguments
 
     add_teacher_arguments(p)
@@ -41,19 +54,22 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="T. stddev of one or more DAs on a teacher (lower is better)",
+    p = sub.add_parser("score", help=COMMANDS["score"],
                        description="Measure T. stddev of the given DAs on a teacher, before any training.")
     _add_arguments(p, da_required=True)
     p.set_defaults(func=run_score)
-    p = sub.add_parser("rank", help="rank DAs by T. stddev (default: the paper's nine)",
+    p = sub.add_parser("rank", help=COMMANDS["rank"],
                        description="Score DAs on the same images and rank them, lowest T. stddev first.")
     _add_arguments(p, da_required=False)
+    from ..scoring import RANKABLE
+
     p.add_argument("--by", choices=RANKABLE, default="t_stddev",
                    help="the statistic to rank by (default t_stddev; ce_* need --student, *_t are teacher-only)")
     p.set_defaults(func=run_rank)
 
 
 def _common(args: argparse.Namespace, device) -> dict:
+    from ..scoring import ScoreConfig, load_student
     from .common import teacher_and_data_from_args
     from .paths import blame, name_the_flag
 
@@ -91,6 +107,7 @@ def _provenance(common: dict) -> dict:
 
 def run_score(args: argparse.Namespace) -> int:
     from ..distributed import init_from_env
+    from ..scoring import measure
 
     device = _check(args)
     with init_from_env(device):
@@ -101,6 +118,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_rank(args: argparse.Namespace) -> int:
     from ..distributed import init_from_env
+    from ..scoring import rank
 
     device = _check(args)
     with init_from_env(device):

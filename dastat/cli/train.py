@@ -14,12 +14,19 @@ import sys
 from .common import positive_int
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "train": "train a student by KD with a DA (validates a ranking)",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..kd.recipes import AMP_MODES, RECIPES, SCHEDULES
     from .common import add_teacher_arguments
 
     p = sub.add_parser(
-        "train", help="train a student by KD with a DA (validates a ranking)",
+        "train", help=COMMANDS["train"],
         description="Distil the teacher into a student with one data augmentation, logging test top-1/top-5 "
                     "and loss per epoch, with resumable checkpoints.")
     p.add_argument("--student", metavar="NAME", default=None,

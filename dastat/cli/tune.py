@@ -6,15 +6,22 @@ import argparse
 import json
 import sys
 
-from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
 from .common import positive_int
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "tune": "race DA strengths, e.g. 'cutmix(alpha=0.2|0.5|1)', and keep the best",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
     from ..scoring.race import ALPHA, TOLERANCE
     from .common import add_data_arguments, add_teacher_arguments
 
-    p = sub.add_parser("tune", help="race DA strengths, e.g. 'cutmix(alpha=0.2|0.5|1)', and keep the best",
+    p = sub.add_parser("tune", help=COMMANDS["tune"],
                        description="Score every candidate of the grids on the same images, drop the ones that are "
                                    "significantly worse at a fixed schedule of looks, and report the best.")
     add_teacher_arguments(p)

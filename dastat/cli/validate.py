@@ -10,8 +10,15 @@ import sys
 from .common import positive_int
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "validate": "check a ranking: score DAs, train students, correlate",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check a ranking: score DAs, train students, correlate",
+    p = sub.add_parser("validate", help=COMMANDS["validate"],
                        description="Score every DA, train --seeds students per DA with the trainer, write one "
                                    "results table (CSV and JSON) and print the correlations of T. stddev with the "
                                    "students' test loss and top-1. Rerunning with the same --out resumes.")

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import models
-from ..teacher import inspect_checkpoint
 from .common import positive_int
 
 
+#: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
+#: importing what the commands need).
+COMMANDS = {
+    "zoo": "list the model zoo; inspect a teacher checkpoint",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("zoo", help="list the model zoo; inspect a teacher checkpoint",
+    parser = subparsers.add_parser("zoo", help=COMMANDS["zoo"],
                                    description="List the model zoo, or describe a teacher checkpoint.")
     sub = parser.add_subparsers(dest="zoo_command", metavar="ACTION")
     sub.required = True
@@ -34,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from .. import models
+
     rows = [(name, models.num_params(name, num_classes=args.num_classes)) for name in models.list_models()]
     if args.json:
         print(json.dumps([{"arch": name, "params": n} for name, n in rows], indent=2))
@@ -46,6 +53,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    from ..teacher import inspect_checkpoint
+
     info = inspect_checkpoint(args.file, trust=args.trust_checkpoint)
     if args.json:
         print(json.dumps(info, indent=2, default=str))

@@ -253,6 +253,16 @@ class TuneResult:
                            "full_scoring_forward": self.full_scoring_forward, "settings": self.settings},
                           **{"indent": 2, "allow_nan": False, **kwargs})
 
+    def __repr__(self) -> str:  # a short table, not every record's dict
+        from ..report import tune_text
+
+        return tune_text(self)
+
+    def _repr_html_(self) -> str:  # a notebook shows this table
+        from ..html_report import tune_html
+
+        return tune_html(self)
+
 
 def race_plan(grids: str | Sequence[str], config: ScoreConfig | None = None, options: dict | None = None,
               alpha: float = ALPHA, tolerance: float = TOLERANCE) -> tuple[list[str], ScoreConfig]:

@@ -92,6 +92,16 @@ class Ranking:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_records(), **{"indent": 2, "allow_nan": False, **kwargs})
 
+    def __repr__(self) -> str:  # a short table, not every field of every result
+        from ..report import ranking_text
+
+        return ranking_text(self)
+
+    def _repr_html_(self) -> str:  # a notebook shows this table
+        from ..html_report import ranking_html
+
+        return ranking_html(self)
+
 
 def _leave_out(values: dict[str, Any]):
     """The statistic as a function of the section left out (None: all sections), from stored values."""
