@@ -56,12 +56,16 @@ def slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec).strip("_")
 
 
-def write_json(path: Path, obj) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 # --- students ----------------------------------------------------------------------------
@@ -153,6 +157,14 @@ def scores(args) -> int:
     return 0
 
 
+def canonical(spec: str) -> str:
+    """The name dastat records for a spec (default arguments dropped: ``mixup(alpha=1)`` is ``mixup``)."""
+    from dastat.augment import create
+    from dastat.augment.base import AugmentContext
+
+    return create(spec, AugmentContext()).spec
+
+
 def load_scores(out: Path) -> dict[str, list[dict]]:
     """Each DA's teacher-side records, one per scoring seed."""
     by_da: dict[str, list[dict]] = {}
@@ -185,7 +197,7 @@ def joined(out: Path):
         for col in ("test_loss", "test_top1"):
             line[col] = group[col].mean()
             line[f"{col}_sd"] = group[col].std(ddof=1) if len(group) > 1 else math.nan
-        records = teacher.get(spec, [])
+        records = teacher.get(spec) or teacher.get(canonical(spec), [])
         for stat in CRITERIA:
             values = [r[stat] for r in records if isinstance(r.get(stat), (int, float))]
             line[stat] = statistics.fmean(values) if values else math.nan
@@ -203,6 +215,25 @@ def table(args) -> int:
     return 0
 
 
+#: T. stddev first, then fidelity: among the strengths whose T. stddev interval overlaps the lowest one's
+#: (those the teacher cannot tell from the best), the one whose views the teacher reads most like the
+#: originals (the highest affinity).
+MILDEST_TIED = "t_stddev, then affinity among the tied"
+
+
+def _pick(group, criterion: str):
+    """The row a criterion recommends among one family's strengths (None when it has no values)."""
+    if criterion == MILDEST_TIED:
+        if group["t_stddev"].isna().all():
+            return None
+        best = group.loc[group["t_stddev"].idxmin()]
+        tied = group[group["t_stddev_ci_low"] <= best["t_stddev_ci_high"]]
+        return tied.loc[tied["affinity"].idxmax()]
+    if group[criterion].isna().all():
+        return None
+    return group.loc[group[criterion].idxmin() if CRITERIA[criterion] == "lower" else group[criterion].idxmax()]
+
+
 def verdicts(frame) -> list[dict]:
     """For each (student family, DA family): the students' best strength and each criterion's pick.
 
@@ -217,10 +248,10 @@ def verdicts(frame) -> list[dict]:
         sd = math.sqrt(statistics.fmean(v * v for v in group["test_loss_sd"] if math.isfinite(v)))
         row = dict(student=student, family=family, best=best["strength"], best_loss=best["test_loss"], sd=sd,
                    edge=best["strength"] in (group["strength"].min(), group["strength"].max()))
-        for criterion, way in CRITERIA.items():
-            if group[criterion].isna().all():
+        for criterion in [*CRITERIA, MILDEST_TIED]:
+            pick = _pick(group, criterion)
+            if pick is None:
                 continue
-            pick = group.loc[group[criterion].idxmin() if way == "lower" else group[criterion].idxmax()]
             gap = pick["test_loss"] - best["test_loss"]
             row[criterion] = dict(pick=pick["strength"], loss=pick["test_loss"], gap=gap, agrees=bool(gap <= sd))
         out.append(row)
@@ -261,16 +292,97 @@ def curves(frame, path: Path) -> None:
     save_figure(fig, path)
 
 
+BEGIN, END = "<!-- strengths: written by scripts/strength_sweep.py report -->", "<!-- strengths: end -->"
+SAYS = "## What the strength sweep says"
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: str) -> list[str]:
+    """The strength sections of docs/results.md: setting, per-family tables, and the criteria's verdicts."""
+    rows = load_rows(out)
+    devices = sorted({r["device"] for r in rows})
+    seeds = frame.groupby("student")["n_seeds"].agg(["min", "max"])
+    lines = [BEGIN, "# Strengths: which α, size or magnitude?", "",
+             "Each DA family's strength swept on the bundled resnet20 teacher: T. stddev and the other "
+             "teacher-side statistics from one `dastat rank` over every strength (same images, seed 0, "
+             "fast protocol defaults), and KD students trained with each strength.", "",
+             f"- students: {', '.join(sorted(frame['student'].unique()))}; recipe `quick` (the paper's optimiser "
+             f"and two-view KD loss, cosine schedule) for {RECIPE['epochs']} epochs on a fixed "
+             f"{RECIPE['subset']:,}-image subset, float32; test loss over all 10,000 test images",
+             "- seeds per strength: " + ", ".join(f"{st} {lo}–{hi}" if lo != hi else f"{st} {lo}"
+                                                for st, (lo, hi) in seeds.iterrows()),
+             f"- trained on: {', '.join(devices)} (`python scripts/strength_sweep.py students --out "
+             f"{out.as_posix()}`; the raw rows, one JSON per student, are in `{out.as_posix()}/rows/`)",
+             f"- teacher side: `{out.as_posix()}/rank_seed0.json`; joined table: `{out.as_posix()}/strengths.csv`",
+             ""]
+    if figure:
+        lines += [f"![T. stddev and student test loss against strength, per family]({Path(figure).name})", ""]
+    for family, (arg, _) in FAMILIES.items():
+        part = frame[frame["family"] == family]
+        students = sorted(part["student"].unique())
+        lines += [f"## {family}: {arg}", "",
+                  "| " + arg + " | T. stddev [95% CI] | affinity | " + " | ".join(
+                      f"{st} loss (mean ± sd) | {st} top-1 %" for st in students) + " |",
+                  "|---" * (3 + 2 * len(students)) + "|"]
+        for strength, group in part.groupby("strength"):
+            t = group.iloc[0]
+            cells = [f"{strength:g}", f"{_fmt(t['t_stddev'], 5)} [{_fmt(t['t_stddev_ci_low'], 5)}, "
+                                      f"{_fmt(t['t_stddev_ci_high'], 5)}]", _fmt(t["affinity"], 3)]
+            for st in students:
+                r = group[group["student"] == st]
+                if r.empty:
+                    cells += ["–", "–"]
+                    continue
+                r = r.iloc[0]
+                cells += [f"{_fmt(r['test_loss'])} ± {_fmt(r['test_loss_sd'])} (n={r['n_seeds']})",
+                          f"{r['test_top1']:.2f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        for v in (v for v in found if v["family"] == family):
+            picks = "; ".join(f"{c} → {v[c]['pick']:g} ({'within' if v[c]['agrees'] else 'not within'} one sd: "
+                              f"{v[c]['gap']:+.4f})" for c in [*CRITERIA, MILDEST_TIED] if c in v)
+            edge = " (at the grid's edge)" if v["edge"] else ""
+            lines.append(f"- **{v['student']}**: students' best {arg} = {v['best']:g}{edge}, test loss "
+                         f"{v['best_loss']:.4f}, seed-sd {v['sd']:.4f}. {picks}.")
+        lines.append("")
+    totals = {c: {st: sum(1 for v in found if v["student"] == st and c in v and v[c]["agrees"])
+                  for st in sorted(frame["student"].unique())} for c in [*CRITERIA, MILDEST_TIED]}
+    lines += ["## Criteria against the students", "",
+              "A criterion's pick counts when its students' mean test loss is within one seed-sd of the "
+              "best strength's (the sd pooled over the family's strengths). Families (of 4) where it does:", "",
+              "| criterion | " + " | ".join(sorted(frame["student"].unique())) + " |",
+              "|---" * (1 + frame["student"].nunique()) + "|"]
+    lines += [f"| {c} | " + " | ".join(f"{n}/4" for n in totals[c].values()) + " |" for c in totals]
+    return lines + ["", SAYS, "", verdict, "", END]
+
+
 def report(args) -> int:
     out = Path(args.out)
     frame = joined(out)
     frame.to_csv(out / "strengths.csv", index=False)
-    (out / "verdicts.json").write_text(json.dumps(verdicts(frame), indent=2, default=float) + "\n")
+    write_text(out / "verdicts.json", json.dumps(verdicts(frame), indent=2, default=float) + "\n")
+    found = verdicts(frame)
     if args.figure:
         curves(frame, Path(args.figure))
-    for v in verdicts(frame):
+    if args.markdown:
+        page = Path(args.markdown)
+        text = page.read_text() if page.exists() else ""
+        kept = re.search(rf"{re.escape(SAYS)}\n\n(.*?)\n*{re.escape(END)}", text, re.S)
+        verdict = args.verdict or (kept.group(1) if kept else None)
+        if not verdict:
+            raise SystemExit("give --verdict (the page holds none to keep)")
+        block = "\n".join(markdown(frame, found, out, args.figure, verdict))
+        if BEGIN in text:
+            text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        write_text(page, text)
+    for v in found:
         picks = ", ".join(f"{c} → {v[c]['pick']:g} (gap {v[c]['gap']:+.4f}, {'agrees' if v[c]['agrees'] else 'no'})"
-                          for c in CRITERIA if c in v)
+                          for c in [*CRITERIA, MILDEST_TIED] if c in v)
         print(f"{v['student']:9} {v['family']:12} students' best {v['best']:g} "
               f"({v['best_loss']:.4f} ± {v['sd']:.4f}{', at the edge' if v['edge'] else ''}); {picks}")
     return 0
@@ -300,6 +412,8 @@ def main(argv=None) -> int:
     r = sub.add_parser("report")
     r.add_argument("--out", required=True)
     r.add_argument("--figure", default=None, help="write the curves to this image file")
+    r.add_argument("--markdown", default=None, help="write (or replace) the strength sections in this page")
+    r.add_argument("--verdict", default=None, help="what the sweep says, in plain words (default: keep the page's)")
     r.set_defaults(func=report)
     args = p.parse_args(argv)
     return args.func(args)

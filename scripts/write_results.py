@@ -8,7 +8,8 @@ Each folder holds what ``dastat validate`` wrote (``results.json``, ``validate.j
 results table and the three coefficients with p-values; the scatter plots of T. stddev
 against the students' test loss and top-1 with one panel per pair; the ranking by
 T. stddev (of the first folder); and the verdict — whatever the numbers say. Nothing is
-retrained: leave out --verdict to keep the one on the current page.
+retrained: leave out --verdict to keep the one on the current page. The strength sections
+that ``scripts/strength_sweep.py report --markdown`` writes are kept as they are.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def main(argv=None) -> int:
              "![T. stddev against the students' top-1, one panel per pair](results_tstddev_vs_acc.png)", "",
              "![The nine DAs ranked by T. stddev with 95% intervals](results_ranking.png)", "",
              VERDICT, "", verdict, ""]
+    strengths = _kept_strengths(docs / "results.md")
+    if strengths:
+        page += [strengths, ""]
     atomic_write_text(docs / "results.md", "\n".join(page))
     print("\n".join(page))
     return 0
@@ -92,8 +96,16 @@ def _section(pair: dict) -> list[str]:
             f"- raw tables: `{pair['folder'].as_posix()}/`", "", *table, "", *coeffs, ""]
 
 
+def _kept_strengths(page: Path) -> str | None:
+    """The strength sections scripts/strength_sweep.py wrote into the page, kept as they are."""
+    text = page.read_text() if page.exists() else ""
+    found = re.search(r"<!-- strengths: written by .*?<!-- strengths: end -->", text, re.S)
+    return found.group(0) if found else None
+
+
 def _kept_verdict(page: Path) -> str:
     text = page.read_text() if page.exists() else ""
+    text = text.split("<!-- strengths:", 1)[0]
     found = re.search(rf"^{re.escape(VERDICT)}\n\n(.*?)\n*\Z", text, re.M | re.S)
     if not found:
         raise SystemExit("give --verdict (there is no page to keep it from)")
