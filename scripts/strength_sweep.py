@@ -107,7 +107,8 @@ def students(args) -> int:
     recipe = dict(RECIPE, **{k: v for k, v in (("max_steps", args.max_steps), ("test_subset", args.test_subset))
                              if v is not None})
     jobs = [(s, seed, fam, value, spec) for seed in range(args.seeds) for s in args.students.split(",")
-            for fam, value, spec in grid() if not row_path(out, s, spec, seed).exists()]
+            for fam, value, spec in grid() if not row_path(out, s, spec, seed).exists()
+            and (not args.families or fam in args.families.split(","))]
     print(f"{len(jobs)} students to train with {args.jobs} processes on {args.device}", flush=True)
     deadline = time.monotonic() + args.time_limit if args.time_limit else math.inf
     t0 = time.monotonic()
@@ -395,6 +396,7 @@ def main(argv=None) -> int:
     s.add_argument("--out", required=True)
     s.add_argument("--students", default="resnet8,wrn_16_1")
     s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--families", default=None, help="only these DA families, comma-separated")
     s.add_argument("--jobs", type=int, default=1)
     s.add_argument("--threads", type=int, default=1, help="torch threads per process")
     s.add_argument("--device", default="cpu")

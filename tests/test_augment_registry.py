@@ -185,3 +185,32 @@ def test_cli_preview_writes_a_png(tmp_path, fmnist):
     assert main(args + ["--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args + ["--out", str(tmp_path / "missing" / "grid.png")]) == 2
+
+
+def test_registering_a_builtin_name_in_a_fresh_process_is_refused_at_register_time():
+    """A user's @register("cutout") before any built-in was loaded must fail then, in one sentence,
+    and leave every built-in usable (it used to be accepted and break the first create())."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent('''
+        from dastat.augment import available, create, register
+        try:
+            @register("cutout")
+            def my_cutout(x, y=None):
+                return x
+        except ValueError as exc:
+            print("refused:", exc)
+        else:
+            print("accepted")
+        create("mixup")
+        print(len(available()), "cutout" in available())
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, last = out.stdout.strip().splitlines()
+    assert first.startswith("refused: an augmentation named 'cutout' is already registered")
+    from dastat.augment import PAPER_DAS
+    count, has_cutout = last.split()
+    assert int(count) >= len(PAPER_DAS) and has_cutout == "True"

@@ -138,6 +138,8 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
     [0.25, 0.25, 0.25, 0.25]
     """
     replace = options.pop("replace", False)
+    # The built-ins first: a user's name that clashes with one is refused here, not at the first create().
+    _load_builtins()
 
     def add(name: str, thing: Any) -> Any:
         if not name.isidentifier():
