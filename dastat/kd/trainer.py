@@ -153,7 +153,10 @@ def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 def _train_indices(cfg: TrainConfig, n: int) -> torch.Tensor:
-    if cfg.subset is None or cfg.subset >= n:
+    if cfg.subset is not None and cfg.subset > n:
+        raise UserError(f"--subset {cfg.subset} is more images than the training split holds ({n:,}); "
+                        f"give at most {n}")
+    if cfg.subset is None or cfg.subset == n:
         return torch.arange(n)
     g = torch.Generator().manual_seed(stable_seed("subset", cfg.seed))
     return torch.randperm(n, generator=g)[: cfg.subset].sort().values
