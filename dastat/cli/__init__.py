@@ -62,10 +62,23 @@ def _drop_stdout() -> None:
         pass
 
 
+def _tolerate_undecodable_names() -> None:
+    """Print a path that is not UTF-8 (a surrogate escape, as Python reads such names) byte for byte, as
+    ``ls`` does, instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8":
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..provenance import set_command
 
     set_command(None if argv is None else [str(a) for a in argv])
+    _tolerate_undecodable_names()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
