@@ -71,6 +71,7 @@ def world(tmp_path_factory) -> Path:
     (w / "corrupt.json").write_text('[{"da": "identity", "t_stddev": ')
     (w / "dict.json").write_text('{"a": 1}')
     (w / "text.txt").write_text("da,t_stddev\n")
+    _hostile_world(w)
     for name, files in {"nonrun": {"notes.txt": "mine\n"},
                         "garbled_run": {"config.json": "{garbled", "checkpoint.pt": "garbled"},
                         "half_run": {"config.json": json.dumps({"config": {}})}}.items():
@@ -78,6 +79,80 @@ def world(tmp_path_factory) -> Path:
         for fname, text in files.items():
             (w / name / fname).write_text(text)
     return w
+
+
+# --------------------------------------------------------------------------- data that lies (issue 24)
+
+def png_declaring(path: Path, width: int, height: int) -> None:
+    """A PNG whose header declares ``width``×``height`` 8-bit grey pixels, with one tiny IDAT: a reader
+    that checks the header first never allocates ``width``×``height``."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0\0"))
+                     + chunk(b"IEND", b""))
+
+
+def cifar_batches(root: Path, labels: list[int], protocol: int = 2) -> None:
+    """CIFAR-10's five training batches under ``root/cifar-10-batches-py``, two images each, pickled by Python 3."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        batch = {"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8), "labels": list(labels),
+                 "batch_label": f"training batch {i} of 5"}
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=protocol))
+    (folder / "test_batch").write_bytes((folder / "data_batch_1").read_bytes())
+
+
+def _tiny_imagenet(root: Path) -> None:
+    """A two-class Tiny ImageNet: wnids.txt, train/<wnid>/images/, val/images/ and val/val_annotations.txt."""
+    wnids = ["n01", "n02"]
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    lines = []
+    for k, wnid in enumerate(wnids):
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        for i in range(4):
+            _png(root / "train" / wnid / "images" / f"{wnid}_{i}.png", 10 * k + i)
+            _png(root / "val" / "images" / f"val_{k}_{i}.png", 20 * k + i)
+            lines.append(f"val_{k}_{i}.png\t{wnid}\t0\t0\t16\t16")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+
+
+def _hostile_world(w: Path) -> None:
+    """Files whose contents lie: CIFAR labels past the class count, images whose header declares too many
+    pixels, Tiny ImageNet layouts with a listing that is a folder, not UTF-8, or naming a missing image,
+    and checkpoints with a stored std of 0 or a transposed classifier."""
+    from dastat import models
+
+    cifar_batches(w / "cifar_badlabel", [1, 12])
+    for name, declared in (("long_png", (1, 1_000_000)), ("bomb_png", (10_000, 10_000))):
+        for cls in ("a", "b"):
+            (w / name / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(w / name / cls / f"{i}.png", i)
+        png_declaring(w / name / "a" / "liar.png", *declared)
+    for variant in ("tin_wnids_dir", "tin_annotations_dir", "tin_wnids_latin1", "tin_missing_val"):
+        _tiny_imagenet(w / variant)
+    (w / "tin_wnids_dir" / "wnids.txt").unlink()
+    (w / "tin_wnids_dir" / "wnids.txt").mkdir()
+    (w / "tin_annotations_dir" / "val" / "val_annotations.txt").unlink()
+    (w / "tin_annotations_dir" / "val" / "val_annotations.txt").mkdir()
+    (w / "tin_wnids_latin1" / "wnids.txt").write_bytes("n01\nn02 caf\u00e9\n".encode("latin-1"))
+    (w / "tin_missing_val" / "val" / "images" / "val_1_3.png").unlink()
+    torch.manual_seed(0)
+    state = models.create_model("resnet8", num_classes=2).state_dict()
+    torch.save({"model": state, "mean": [0.5, 0.5, 0.5], "std": [0]}, w / "std0.pth")
+    state["fc.weight"] = state["fc.weight"].t().contiguous()
+    torch.save(state, w / "transposed.pth")
+
 
 
 def _snapshot(*roots: Path) -> dict[str, bytes]:
@@ -93,6 +168,8 @@ def place(tmp_path, world, monkeypatch):
         (tmp_path / name).write_bytes(os.urandom(32))
     (tmp_path / "nonrun").mkdir()
     (tmp_path / "nonrun" / "notes.txt").write_text("mine\n")
+    (tmp_path / "mine.csv.provenance.json").write_text('{"my": "own notes"}\n')  # not dastat's sidecar
+    (tmp_path / "dir.csv.provenance.json").mkdir()
     monkeypatch.chdir(tmp_path)
     before = _snapshot(tmp_path, world)
     yield tmp_path
@@ -346,6 +423,68 @@ CASES = _score_rank_cases(["score"]) + _score_rank_cases(["rank"]) + [
     ("evaluate:max-images-zero", ["evaluate", "--max-images", "0"], "--max-images"),
     ("evaluate:size-zero", ["evaluate", "--data", "imagefolder:{w}/folder,size=0"], "size"),
 ]
+
+# Issue 24 and issue 23's hostile inputs, as the matrix's own cases.
+SCORE_ID = ["score", *TINY, "--da", "identity"]
+_GRID_200 = "cutmix(alpha=" + "|".join(f"{i / 100:g}" for i in range(1, 201)) + ")"
+_GRID_1E8 = "+".join("cutmix(alpha=" + "|".join(str(v) for v in range(1, 11)) + ")" for _ in range(8))
+HOSTILE = [
+    # data whose contents lie
+    ("data:cifar-label-past-classes", ["evaluate", "--teacher", "{w}/c10rgb.pth", "--data",
+                                       "cifar10:{w}/cifar_badlabel"], "label 12"),
+    ("data:cifar-label-past-classes-score", SCORE_ID + ["--teacher", "{w}/c10rgb.pth", "--data",
+                                                         "cifar10:{w}/cifar_badlabel"], "label 12"),
+    ("data:png-declares-1x1000000", ["score", "--no-progress", "--da", "identity", "--data",
+                                     "imagefolder:{w}/long_png,size=16", "--teacher", "{w}/c2.pth",
+                                     "--batch-size", "7", "--max-images", "7", "--workers", "0",
+                                     "--base-view", "pad-crop-flip"], "liar.png"),
+    ("data:png-over-bomb-limit", ["score", "--no-progress", "--da", "identity", "--data",
+                                  "imagefolder:{w}/bomb_png,size=16", "--teacher", "{w}/c2.pth",
+                                  "--batch-size", "7", "--max-images", "7"], "decompression-bomb"),
+    ("data:tinyimagenet-val-image-missing", ["evaluate", "--data", "tinyimagenet:{w}/tin_missing_val,size=16",
+                                             "--teacher", "{w}/c2.pth"], "is missing"),
+    ("data:tinyimagenet-wnids-folder", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_wnids_dir,size=16",
+                                                   "--teacher", "{w}/c2.pth"], "wnids.txt is a folder"),
+    ("data:tinyimagenet-annotations-folder", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_annotations_dir,size=16",
+                                                         "--teacher", "{w}/c2.pth"], "val_annotations.txt is a folder"),
+    ("data:tinyimagenet-wnids-not-utf8", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_wnids_latin1,size=16",
+                                                     "--teacher", "{w}/c2.pth"], "not utf-8"),
+    # numbers that are not numbers
+    ("numbers:mean-nan", SCORE_ID + ON_TINY + ["--mean", "nan", "nan", "nan", "--std", "1", "1", "1"], "--mean"),
+    ("numbers:std-nan", SCORE_ID + ON_TINY + ["--mean", "0", "0", "0", "--std", "nan", "1", "1"], "--std"),
+    ("numbers:std-inf", SCORE_ID + ON_TINY + ["--mean", "0", "0", "0", "--std", "inf", "1", "1"], "--std"),
+    ("numbers:checkpoint-std-zero", SCORE_ID + ["--data", DATA, "--teacher", "{w}/std0.pth"],
+     "std stored in the checkpoint"),
+    ("numbers:workers-negative", SCORE_ID + ["--workers", "-1"], "--workers"),
+    ("numbers:train-workers-negative", TRAIN + ["--out", "{t}/run", "--workers", "-1"], "--workers"),
+    ("numbers:train-milestones-negative", TRAIN + ["--out", "{t}/run", "--milestones", "-3"], "--milestones"),
+    ("numbers:train-subset-past-split", TRAIN + ["--out", "{t}/run", "--subset", "10000000"], "--subset"),
+    ("numbers:train-warmup-negative", TRAIN + ["--out", "{t}/run", "--warmup-epochs", "-5"], "0 or more"),
+    ("numbers:train-momentum-negative", TRAIN + ["--out", "{t}/run", "--momentum", "-1"], "--momentum"),
+    ("numbers:train-weight-decay-negative", TRAIN + ["--out", "{t}/run", "--weight-decay", "-1"], "--weight-decay"),
+    ("numbers:train-lr-nan", TRAIN + ["--out", "{t}/run", "--lr", "nan"], "--lr"),
+    # messages that pointed the wrong way
+    ("messages:report-in-proc", SCORE_ID + ON_TINY + ["--report", "/proc/x.md"], "--report"),
+    ("messages:correlate-report-under-file", ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss",
+                                              "--report", "{t}/afile/r.html"], "afile is a file"),
+    ("messages:teacher-transposed-fc", SCORE_ID + ["--data", DATA, "--teacher", "{w}/transposed.pth"],
+     "[2, 64] in the model"),
+    # sidecars never replace what dastat did not write
+    ("sidecar:not-dastats", SCORE_ID + ON_TINY + ["--out", "{t}/mine.csv"], "not written by dastat"),
+    ("sidecar:is-a-folder", SCORE_ID + ON_TINY + ["--out", "{t}/dir.csv"], "is a folder"),
+    ("sidecar:tune-not-dastats", ["tune", *TINY, "--da", "cutmix(alpha=0.2|1)", "--out", "{t}/mine.csv"],
+     "not written by dastat"),
+    # nothing unbounded
+    ("limits:tune-200-alternatives", ["tune", *TINY, "--da", _GRID_200], "limit of 64"),
+    ("limits:tune-product-grid", ["tune", *TINY, "--da", _GRID_1E8], "100,000,000 candidates"),
+    ("limits:workers-1000", SCORE_ID + ["--workers", "1000"], "64"),
+    ("limits:preview-100000-images", ["augment", "preview", "cutmix", "--out", "{t}/p.png", "--images", "100000"],
+     "limit"),
+    ("limits:da-20000-steps", ["score", *TINY, "--da", "+".join(["identity"] * 20000)], "limit"),
+    ("limits:pick-30-deep", ["score", *TINY, "--da", "pick(base=" * 30 + "cutmix" + ")" * 30], "limit of 3"),
+]
+CASES += HOSTILE
+
 
 def _fill(argv: list[str], t: Path, w: Path) -> list[str]:
     return [a.format(t=t, w=w) for a in argv]
