@@ -109,6 +109,8 @@ def cifar_batches(root: Path, labels: list[int], protocol: int = 2) -> None:
                  "batch_label": f"training batch {i} of 5"}
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=protocol))
     (folder / "test_batch").write_bytes((folder / "data_batch_1").read_bytes())
+    meta = {"label_names": [f"class{k}" for k in range(10)], "num_cases_per_batch": len(labels)}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
 
 
 def _tiny_imagenet(root: Path) -> None:
@@ -604,3 +606,185 @@ def test_no_traceback_reaches_the_terminal(argv, place, world):
 
 def test_matrix_size():
     assert len(CASES) + len(API_CASES) >= 120
+
+
+# --------------------------------------------------------------------------- a full disk
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every temporary file dastat writes through is a link to /dev/full, so each write gets the kernel's own
+    ENOSPC, as on a full disk; probes that only create and remove a file still work."""
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        os.close(fd)
+        os.unlink(name)
+        os.symlink("/dev/full", name)
+        return os.open(name, os.O_WRONLY), name
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+FULL_DISK = [
+    ("score-report", SCORE_ID + ON_TINY + ["--report", "{t}/r.md"]),
+    ("score-out-json-existing", SCORE_ID + ON_TINY + ["--out", "{t}/existing.json"]),
+    ("score-out-csv", SCORE_ID + ON_TINY + ["--out", "{t}/r.csv"]),
+    ("correlate-report", ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss", "--report",
+                          "{t}/r.html"]),
+    ("plot-out", ["plot", "{w}/good.csv", "--y", "test_loss", "--out", "{t}/existing.png"]),
+    ("train-out", TRAIN + ["--out", "{t}/run"]),
+    ("evaluate-out", ["evaluate", "--max-images", "64", "--out", "{t}/e.json"]),
+    ("preview-out", ["augment", "preview", "cutmix", "--images", "2", "--out", "{t}/p.png"]),
+]
+
+
+@pytest.mark.parametrize("argv", [pytest.param(a, id=i) for i, a in FULL_DISK])
+def test_full_disk_is_one_sentence_and_no_partial_file(argv, place, world, full_disk, capsys):
+    from dastat.cli import main
+
+    before = {p for p in place.rglob("*") if p.is_file()}
+    assert main(_fill(argv, place, world)) == 2
+    err = capsys.readouterr().err
+    _one_sentence(err)
+    assert "disk is full" in err, err
+    left = {p for p in place.rglob("*") if p.is_file() or p.is_symlink()} - before
+    # The run folder's lock and TensorBoard's own event file are not results; nothing else may be left.
+    assert not [p for p in left if p.name != ".dastat.lock" and "tensorboard" not in p.parts], left
+
+
+@pytest.mark.parametrize("argv", [["zoo", "list", "--json"],
+                                  ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss"]],
+                         ids=["zoo-list-json", "correlate"])
+def test_stdout_on_a_full_disk(argv, place, world):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "dastat", *_fill(argv, place, world)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    _one_sentence(proc.stderr)
+    assert "No space left" in proc.stderr
+
+
+# --------------------------------------------------------------------------- two runs at once
+
+def test_second_run_into_a_running_folder_is_refused(place, world, capsys):
+    import fcntl
+
+    from dastat.cli import main
+
+    run = place / "run"
+    run.mkdir()
+    with open(run / ".dastat.lock", "w") as held:  # what a running `dastat train` holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(TRAIN + ["--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    _one_sentence(err)
+    assert "another dastat run is writing to" in err
+    assert [p.name for p in run.iterdir()] == [".dastat.lock"]
+
+
+def test_a_killed_run_leaves_no_stale_lock(tmp_path):
+    from dastat.kd.rundir import run_lock
+
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from dastat.kd.rundir import run_lock\n"
+        f"with run_lock(Path({str(folder)!r})):\n    print('held', flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match="another dastat run"):
+            with run_lock(folder):
+                pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    with run_lock(folder):  # the kernel dropped the dead run's lock
+        (folder / "config.json").write_text("{}")
+    assert (folder / "config.json").exists()
+
+
+# --------------------------------------------------------------------------- processes left behind
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from dastat.data import folders
+
+def stuck(self, i):  # a worker busy decoding for a minute: it cannot notice its parent's death by itself
+    time.sleep(60)
+
+folders._Decoded.__getitem__ = stuck
+split = folders.FolderSplit(Path(sys.argv[1]), size=16, workers=2)
+threading.Thread(target=lambda: next(split.batches(4)), daemon=True).start()
+deadline = time.time() + 60
+children = []
+while time.time() < deadline and len(children) < 2:
+    time.sleep(0.2)
+    children = [int(c) for t in Path(f"/proc/{os.getpid()}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+print(" ".join(map(str, children)), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the run dies, as when killed for memory
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_decoding_workers_die_with_their_run(world):
+    import time
+
+    proc = subprocess.run([sys.executable, "-c", _ORPHAN_SCRIPT, str(world / "folder")], capture_output=True,
+                          text=True, timeout=120)
+    workers = [int(p) for p in proc.stdout.split()]
+    assert len(workers) == 2, (proc.stdout, proc.stderr)
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "decoding workers outlived their run"
+
+
+# --------------------------------------------------------------------------- readers that read what torchvision reads
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_resaved_by_python3_read_as_torchvision_reads_them(tmp_path, protocol, monkeypatch):
+    from torchvision import datasets
+
+    from dastat.data import load_data
+
+    cifar_batches(tmp_path, [3, 7, 0], protocol=protocol)
+    # torchvision checks its files' md5s, which ours do not have; it reads them as it reads the real ones
+    monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
+    reference = datasets.CIFAR10(str(tmp_path), train=True, download=False)
+    data = load_data(f"cifar10:{tmp_path}")
+    assert data.classes == reference.classes
+    assert torch.equal(data.train.images, torch.from_numpy(reference.data).permute(0, 3, 1, 2))
+    assert data.train.labels.tolist() == list(reference.targets)
+
+
+def test_sixteen_bit_png_is_read_by_its_high_byte_not_clipped(tmp_path):
+    from PIL import Image
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import to_dtype
+
+    from dastat.data.folders import FolderSplit
+
+    values = np.random.default_rng(0).integers(0, 65536, (16, 16), dtype=np.uint16)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(values).save(tmp_path / cls / "deep.png")
+    x, _ = next(FolderSplit(tmp_path, size=16, workers=0, channels=1).batches(2))
+    reference = to_dtype(decode_image(str(tmp_path / "a" / "deep.png"), mode=ImageReadMode.GRAY), torch.uint8,
+                         scale=True)
+    assert reference.dtype == torch.uint8 and reference.shape == (1, 16, 16)
+    assert torch.equal(x[0], reference)
+    assert (x[0] == 255).float().mean() < 0.01  # a clipping reader puts ~99.6% of these pixels at 255
