@@ -742,10 +742,13 @@ def _alive(pid: int) -> bool:
 def test_decoding_workers_die_with_their_run(world):
     import time
 
-    proc = subprocess.run([sys.executable, "-c", _ORPHAN_SCRIPT, str(world / "folder")], capture_output=True,
-                          text=True, timeout=120)
-    workers = [int(p) for p in proc.stdout.split()]
-    assert len(workers) == 2, (proc.stdout, proc.stderr)
+    # Popen and one line, not run(): workers left behind would hold the pipe open and run() would wait for them.
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, str(world / "folder")], stdout=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    proc.wait(timeout=60)
+    workers = [int(p) for p in line.split()]
+    assert len(workers) == 2, line
     deadline = time.time() + 15
     while time.time() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.2)
