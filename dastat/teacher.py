@@ -664,9 +664,10 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
     if name == "fashion-mnist":
         return name  # the default data anyway: nothing new to say
     root = os.environ.get("DASTAT_DATA") or "./data"
+    where = f"{root} (from DASTAT_DATA)" if os.environ.get("DASTAT_DATA") else root
     if announce:
         print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
-              f"so the data is {FULL_NAMES[name]} under {root} ({name}:{root})", file=sys.stderr)
+              f"so the data is {FULL_NAMES[name]} under {where} ({name}:{root})", file=sys.stderr)
     return f"{name}:{root}"
 
 

@@ -791,3 +791,32 @@ def test_sixteen_bit_png_is_read_by_its_high_byte_not_clipped(tmp_path):
     assert reference.dtype == torch.uint8 and reference.shape == (1, 16, 16)
     assert torch.equal(x[0], reference)
     assert (x[0] == 255).float().mean() < 0.01  # a clipping reader puts ~99.6% of these pixels at 255
+
+
+# --------------------------------------------------------------------------- where a path came from, and paths that are not UTF-8
+
+def test_a_bad_dastat_data_is_named_as_coming_from_that_variable(place, world, monkeypatch, capsys):
+    from dastat.cli import main
+
+    monkeypatch.setenv("DASTAT_DATA", str(place / "nodata"))
+    # A 10-class RGB teacher and no --data: CIFAR-10 under $DASTAT_DATA.
+    assert main(SCORE_ID + ["--teacher", str(world / "c10rgb.pth")]) == 2
+    note, error = capsys.readouterr().err.strip().splitlines()  # the data inferred, then why it cannot be read
+    assert note.startswith("dastat: no --data given") and "DASTAT_DATA" in note
+    _one_sentence(error)
+    assert "DASTAT_DATA" in error and "nodata" in error, error
+
+
+def test_a_data_folder_named_in_non_utf8_bytes_reaches_the_report(place, world, capsys):
+    from dastat.cli import main
+
+    folder = os.fsdecode(bytes(place) + b"/caf\xe9")  # Latin-1 é: not UTF-8, as a surrogate escape
+    for cls in ("a", "b"):
+        os.makedirs(os.path.join(folder, cls))
+        for i in range(40):
+            _png(Path(folder) / cls / f"{i}.png", i)
+    argv = SCORE_ID + ["--data", f"imagefolder:{folder},size=16", "--teacher", str(world / "c2.pth"),
+                       "--report", str(place / "r.md")]
+    assert main(argv) == 0, capsys.readouterr().err
+    report = (place / "r.md").read_text(encoding="utf-8")  # valid UTF-8, the odd byte spelt out
+    assert "caf\\udce9" in report

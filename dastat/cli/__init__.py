@@ -63,13 +63,13 @@ def _drop_stdout() -> None:
 
 
 def _tolerate_undecodable_names() -> None:
-    """Print a path that is not UTF-8 (a surrogate escape, as Python reads such names) byte for byte, as
-    ``ls`` does, instead of failing with UnicodeEncodeError."""
+    """Print a path that is not UTF-8 (a surrogate escape, as Python reads such names) spelt out as
+    ``\\udce9``, as the reports write it, instead of failing with UnicodeEncodeError."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8":
             try:
-                reconfigure(errors="surrogateescape")
+                reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
 
