@@ -8,7 +8,7 @@ already a training run, so a user's files are never overwritten, and an unreadab
 state file is reported in one sentence that says what to do. A run holds an OS lock
 (``flock``) on the folder's ``.dastat.lock`` while it runs, so a second run into the
 same folder is refused in one sentence; the kernel drops the lock when a run dies, so a
-crash leaves no stale lock behind.
+crash leaves no stale lock behind (only, possibly, the empty file, which is ignored).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def check_new_run_folder(folder: Path) -> None:
 def run_lock(folder: Path, active: bool = True) -> Iterator[None]:
     """Hold the run folder's lock while the body runs; one sentence when another run holds it.
 
-    The folder is created here; if the body fails before the run wrote anything, the folder
-    this call created is removed again, so a refused run leaves nothing behind.
+    The folder is created here; the lock file is removed when the body ends, and a folder
+    this call created is removed again if the run wrote nothing into it.
     """
     if not active:
         yield
@@ -104,13 +104,13 @@ def run_lock(folder: Path, active: bool = True) -> Iterator[None]:
         raise
     try:
         yield
-    except BaseException:
-        if created and {p.name for p in folder.iterdir()} <= {LOCK}:  # ours, and nothing written yet
-            (folder / LOCK).unlink(missing_ok=True)
+    finally:
+        # Removed while still held, so the folder holds only results afterwards; a run killed
+        # before this leaves the file, but not the lock: the kernel drops that with the process.
+        (folder / LOCK).unlink(missing_ok=True)
+        if created:  # a run refused before it wrote anything leaves no empty folder
             with contextlib.suppress(OSError):
                 folder.rmdir()
-        raise
-    finally:
         os.close(fd)  # closing the descriptor releases the lock
 
 
