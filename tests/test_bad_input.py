@@ -517,6 +517,24 @@ def test_cli_bad_input(argv, fragment, place, world, capsys):
     _one_sentence(err)
     if fragment is not None:
         assert fragment.lower() in err.lower(), err
+    _no_process_left_behind()
+
+
+def _children() -> list[int]:
+    """This process's live child processes (Linux), e.g. decoding workers."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    if not tasks.is_dir():
+        return []
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _no_process_left_behind() -> None:
+    import time
+
+    deadline = time.time() + 10  # workers of a closed loader exit within moments
+    while _children() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _children(), f"processes left behind: {_children()}"
 
 
 # --------------------------------------------------------------------------- the Python API
