@@ -838,3 +838,30 @@ def test_a_data_folder_named_in_non_utf8_bytes_reaches_the_report(place, world, 
     assert main(argv) == 0, capsys.readouterr().err
     report = (place / "r.md").read_text(encoding="utf-8")  # valid UTF-8, the odd byte spelt out
     assert "caf\\udce9" in report
+
+
+def test_sixteen_bit_rgb_png_is_read_by_its_high_byte(tmp_path):
+    import struct
+    import zlib
+
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import to_dtype
+
+    from dastat.data.folders import FolderSplit
+
+    values = np.random.default_rng(1).integers(0, 65536, (16, 16, 3)).astype(">u2")
+    rows = b"".join(b"\0" + values[y].tobytes() for y in range(16))  # filter byte 0, then big-endian samples
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))  # Pillow cannot write 48-bit RGB
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "deep.png").write_bytes(png)
+    x, _ = next(FolderSplit(tmp_path, size=16, workers=0).batches(2))
+    reference = to_dtype(decode_image(str(tmp_path / "a" / "deep.png"), mode=ImageReadMode.RGB), torch.uint8,
+                         scale=True)
+    assert torch.equal(x[0], reference)
+    assert torch.equal(x[0], torch.from_numpy((values.astype(np.int64) >> 8).astype(np.uint8)).permute(2, 0, 1))
