@@ -1,7 +1,8 @@
 """How a result was made: the ``provenance`` object every file dastat writes carries.
 
 A JSON result holds it under ``"provenance"``; a CSV gets a sidecar
-``<name>.provenance.json`` (see :func:`write_csv_sidecar`). It names the software
+``<name>.provenance.json`` (see :func:`write_csv_sidecar`), which never replaces a file
+of that name dastat did not write. It names the software
 versions, the command line, the device and the settings that decide the numbers
 (seed, batch size, protocol, teacher with its file's sha256, data, student).
 
@@ -116,10 +117,35 @@ def sidecar_path(csv_path: str | os.PathLike) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def _written_by_dastat(path: Path) -> bool:
+    """True when ``path`` holds a sidecar as :func:`write_csv_sidecar` writes it."""
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(loaded, dict) and set(loaded) == {"provenance"} and isinstance(loaded["provenance"], dict) \
+        and "dastat" in loaded["provenance"]
+
+
+def check_sidecar(csv_path: str | os.PathLike) -> None:
+    """Fail, in one sentence, when the sidecar of ``csv_path`` would replace something dastat did not write."""
+    from .errors import UserError
+
+    side = sidecar_path(csv_path)
+    if side.is_dir():
+        raise UserError(f"cannot write the provenance of {csv_path} to {side}: that name is a folder; "
+                        "move it or give the CSV another name")
+    if side.exists() and not _written_by_dastat(side):
+        raise UserError(f"{side} exists and was not written by dastat, which keeps the provenance of {csv_path} "
+                        "under that name; move the file or give the CSV another name")
+
+
 def write_csv_sidecar(csv_path: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Write ``record`` beside a CSV file, atomically."""
+    """Write ``record`` beside a CSV file, atomically; a file of that name that dastat did not
+    write is never replaced (see :func:`check_sidecar`, which commands call before any work)."""
     from .io import atomic_write_text
 
+    check_sidecar(csv_path)
     return atomic_write_text(sidecar_path(csv_path), json.dumps({"provenance": record}, indent=2) + "\n")
 
 

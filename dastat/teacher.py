@@ -314,7 +314,7 @@ def _folder_arch(path: Path) -> str | None:
 
 def _state_heads(state: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None]:
     head, stem = detect.classifier_key(state), detect.first_conv_key(state)
-    return (int(state[head].shape[0]) if head else None, int(state[stem].shape[1]) if stem else None)
+    return (detect.class_count(state, head), int(state[stem].shape[1]) if stem else None)
 
 
 def _probe_classes(model: nn.Module, in_channels: int) -> int:
@@ -552,12 +552,25 @@ def _data_facts(data: Any) -> tuple[str, int | None, int | None, Sequence[float]
     return data.name, data.num_classes, data.channels, data.mean, data.std
 
 
-def _check_normalisation(mean: Sequence[float], std: Sequence[float], channels: int) -> None:
-    for label, values in (("--mean", mean), ("--std", std)):
+def _check_normalisation(mean: Sequence[float], std: Sequence[float], channels: int, origin: str,
+                         source: str) -> None:
+    """Check a normalisation, blaming where it came from: the flags, the checkpoint, or the data."""
+    where = {"given": "{flag}", "checkpoint": f"the {{name}} stored in the checkpoint {source}"}.get(
+        origin, f"the {{name}} of the data ({origin})")
+    for flag, name, values in (("--mean", "mean", mean), ("--std", "std", std)):
+        label = where.format(flag=flag, name=name)
         if len(values) not in (1, channels):
             raise UserError(f"{label} has {len(values)} values but the teacher takes {channels} channels")
+        try:
+            numbers = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise UserError(f"{label} must be numbers, not {list(values)}") from None
+        if not all(math.isfinite(v) for v in numbers):
+            raise UserError(f"{label} must be finite numbers, not {numbers}")
     if any(float(s) <= 0 for s in std):
-        raise UserError("every --std value must be positive")
+        label = where.format(flag="--std", name="std")
+        raise UserError(f"every value of {label} must be positive, not {[float(s) for s in std]}"
+                        + ("; pass --mean and --std to override it" if origin == "checkpoint" else ""))
 
 
 def infer_data(num_classes: int, in_channels: int) -> str | None:
@@ -619,7 +632,7 @@ def _build_teacher(loaded: _Loaded, data: Any, mean: Sequence[float] | None, std
     else:
         raise UserError(f"the normalisation of {loaded.source} is unknown: pass --data, or --mean and --std "
                         "as used in its training")
-    _check_normalisation(*norm, loaded.in_channels)
+    _check_normalisation(*norm, loaded.in_channels, origin, loaded.source)
     meta = dict(loaded.meta)
     meta.update(format=loaded.format, extras=loaded.extras, ignored=loaded.ignored, normalisation=origin,
                 preprocessing=loaded.preprocessing)
@@ -651,9 +664,10 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
     if name == "fashion-mnist":
         return name  # the default data anyway: nothing new to say
     root = os.environ.get("DASTAT_DATA") or "./data"
+    where = f"{root} (from DASTAT_DATA)" if os.environ.get("DASTAT_DATA") else root
     if announce:
         print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
-              f"so the data is {FULL_NAMES[name]} under {root} ({name}:{root})", file=sys.stderr)
+              f"so the data is {FULL_NAMES[name]} under {where} ({name}:{root})", file=sys.stderr)
     return f"{name}:{root}"
 
 

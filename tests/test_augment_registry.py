@@ -214,3 +214,16 @@ def test_registering_a_builtin_name_in_a_fresh_process_is_refused_at_register_ti
     from dastat.augment import PAPER_DAS
     count, has_cutout = last.split()
     assert int(count) >= len(PAPER_DAS) and has_cutout == "True"
+
+
+def test_importing_a_builtin_module_first_loads_the_registry_cleanly():
+    """Scoring imports dastat.augment.mixing directly; its own @register must not load the other
+    built-ins half-way through its import."""
+    import subprocess
+    import sys
+
+    code = "import dastat.augment.mixing; import dastat.scoring; from dastat.augment import available; print(len(available()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    from dastat.augment import PAPER_DAS
+    assert int(out.stdout.strip()) >= len(PAPER_DAS)

@@ -71,6 +71,7 @@ def world(tmp_path_factory) -> Path:
     (w / "corrupt.json").write_text('[{"da": "identity", "t_stddev": ')
     (w / "dict.json").write_text('{"a": 1}')
     (w / "text.txt").write_text("da,t_stddev\n")
+    _hostile_world(w)
     for name, files in {"nonrun": {"notes.txt": "mine\n"},
                         "garbled_run": {"config.json": "{garbled", "checkpoint.pt": "garbled"},
                         "half_run": {"config.json": json.dumps({"config": {}})}}.items():
@@ -78,6 +79,82 @@ def world(tmp_path_factory) -> Path:
         for fname, text in files.items():
             (w / name / fname).write_text(text)
     return w
+
+
+# --------------------------------------------------------------------------- data that lies (issue 24)
+
+def png_declaring(path: Path, width: int, height: int) -> None:
+    """A PNG whose header declares ``width``×``height`` 8-bit grey pixels, with one tiny IDAT: a reader
+    that checks the header first never allocates ``width``×``height``."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0\0"))
+                     + chunk(b"IEND", b""))
+
+
+def cifar_batches(root: Path, labels: list[int], protocol: int = 2) -> None:
+    """CIFAR-10's five training batches under ``root/cifar-10-batches-py``, two images each, pickled by Python 3."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        batch = {"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8), "labels": list(labels),
+                 "batch_label": f"training batch {i} of 5"}
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=protocol))
+    (folder / "test_batch").write_bytes((folder / "data_batch_1").read_bytes())
+    meta = {"label_names": [f"class{k}" for k in range(10)], "num_cases_per_batch": len(labels)}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
+
+
+def _tiny_imagenet(root: Path) -> None:
+    """A two-class Tiny ImageNet: wnids.txt, train/<wnid>/images/, val/images/ and val/val_annotations.txt."""
+    wnids = ["n01", "n02"]
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    lines = []
+    for k, wnid in enumerate(wnids):
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        for i in range(4):
+            _png(root / "train" / wnid / "images" / f"{wnid}_{i}.png", 10 * k + i)
+            _png(root / "val" / "images" / f"val_{k}_{i}.png", 20 * k + i)
+            lines.append(f"val_{k}_{i}.png\t{wnid}\t0\t0\t16\t16")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+
+
+def _hostile_world(w: Path) -> None:
+    """Files whose contents lie: CIFAR labels past the class count, images whose header declares too many
+    pixels, Tiny ImageNet layouts with a listing that is a folder, not UTF-8, or naming a missing image,
+    and checkpoints with a stored std of 0 or a transposed classifier."""
+    from dastat import models
+
+    cifar_batches(w / "cifar_badlabel", [1, 12])
+    for name, declared in (("long_png", (1, 1_000_000)), ("bomb_png", (10_000, 10_000))):
+        for cls in ("a", "b"):
+            (w / name / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(w / name / cls / f"{i}.png", i)
+        png_declaring(w / name / "a" / "liar.png", *declared)
+    for variant in ("tin_wnids_dir", "tin_annotations_dir", "tin_wnids_latin1", "tin_missing_val"):
+        _tiny_imagenet(w / variant)
+    (w / "tin_wnids_dir" / "wnids.txt").unlink()
+    (w / "tin_wnids_dir" / "wnids.txt").mkdir()
+    (w / "tin_annotations_dir" / "val" / "val_annotations.txt").unlink()
+    (w / "tin_annotations_dir" / "val" / "val_annotations.txt").mkdir()
+    (w / "tin_wnids_latin1" / "wnids.txt").write_bytes("n01\nn02 caf\u00e9\n".encode("latin-1"))
+    (w / "tin_missing_val" / "val" / "images" / "val_1_3.png").unlink()
+    torch.manual_seed(0)
+    state = models.create_model("resnet8", num_classes=2).state_dict()
+    torch.save({"model": state, "mean": [0.5, 0.5, 0.5], "std": [0]}, w / "std0.pth")
+    state["fc.weight"] = state["fc.weight"].t().contiguous()
+    torch.save(state, w / "transposed.pth")
+
 
 
 def _snapshot(*roots: Path) -> dict[str, bytes]:
@@ -93,6 +170,8 @@ def place(tmp_path, world, monkeypatch):
         (tmp_path / name).write_bytes(os.urandom(32))
     (tmp_path / "nonrun").mkdir()
     (tmp_path / "nonrun" / "notes.txt").write_text("mine\n")
+    (tmp_path / "mine.csv.provenance.json").write_text('{"my": "own notes"}\n')  # not dastat's sidecar
+    (tmp_path / "dir.csv.provenance.json").mkdir()
     monkeypatch.chdir(tmp_path)
     before = _snapshot(tmp_path, world)
     yield tmp_path
@@ -347,6 +426,68 @@ CASES = _score_rank_cases(["score"]) + _score_rank_cases(["rank"]) + [
     ("evaluate:size-zero", ["evaluate", "--data", "imagefolder:{w}/folder,size=0"], "size"),
 ]
 
+# Issue 24 and issue 23's hostile inputs, as the matrix's own cases.
+SCORE_ID = ["score", *TINY, "--da", "identity"]
+_GRID_200 = "cutmix(alpha=" + "|".join(f"{i / 100:g}" for i in range(1, 201)) + ")"
+_GRID_1E8 = "+".join("cutmix(alpha=" + "|".join(str(v) for v in range(1, 11)) + ")" for _ in range(8))
+HOSTILE = [
+    # data whose contents lie
+    ("data:cifar-label-past-classes", ["evaluate", "--teacher", "{w}/c10rgb.pth", "--data",
+                                       "cifar10:{w}/cifar_badlabel"], "label 12"),
+    ("data:cifar-label-past-classes-score", SCORE_ID + ["--teacher", "{w}/c10rgb.pth", "--data",
+                                                         "cifar10:{w}/cifar_badlabel"], "label 12"),
+    ("data:png-declares-1x1000000", ["score", "--no-progress", "--da", "identity", "--data",
+                                     "imagefolder:{w}/long_png,size=16", "--teacher", "{w}/c2.pth",
+                                     "--batch-size", "7", "--max-images", "7", "--workers", "0",
+                                     "--base-view", "pad-crop-flip"], "liar.png"),
+    ("data:png-over-bomb-limit", ["score", "--no-progress", "--da", "identity", "--data",
+                                  "imagefolder:{w}/bomb_png,size=16", "--teacher", "{w}/c2.pth",
+                                  "--batch-size", "7", "--max-images", "7"], "decompression-bomb"),
+    ("data:tinyimagenet-val-image-missing", ["evaluate", "--data", "tinyimagenet:{w}/tin_missing_val,size=16",
+                                             "--teacher", "{w}/c2.pth"], "is missing"),
+    ("data:tinyimagenet-wnids-folder", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_wnids_dir,size=16",
+                                                   "--teacher", "{w}/c2.pth"], "wnids.txt is a folder"),
+    ("data:tinyimagenet-annotations-folder", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_annotations_dir,size=16",
+                                                         "--teacher", "{w}/c2.pth"], "val_annotations.txt is a folder"),
+    ("data:tinyimagenet-wnids-not-utf8", SCORE_ID + ["--data", "tinyimagenet:{w}/tin_wnids_latin1,size=16",
+                                                     "--teacher", "{w}/c2.pth"], "not utf-8"),
+    # numbers that are not numbers
+    ("numbers:mean-nan", SCORE_ID + ON_TINY + ["--mean", "nan", "nan", "nan", "--std", "1", "1", "1"], "--mean"),
+    ("numbers:std-nan", SCORE_ID + ON_TINY + ["--mean", "0", "0", "0", "--std", "nan", "1", "1"], "--std"),
+    ("numbers:std-inf", SCORE_ID + ON_TINY + ["--mean", "0", "0", "0", "--std", "inf", "1", "1"], "--std"),
+    ("numbers:checkpoint-std-zero", SCORE_ID + ["--data", DATA, "--teacher", "{w}/std0.pth"],
+     "std stored in the checkpoint"),
+    ("numbers:workers-negative", SCORE_ID + ["--workers", "-1"], "--workers"),
+    ("numbers:train-workers-negative", TRAIN + ["--out", "{t}/run", "--workers", "-1"], "--workers"),
+    ("numbers:train-milestones-negative", TRAIN + ["--out", "{t}/run", "--milestones", "-3"], "--milestones"),
+    ("numbers:train-subset-past-split", TRAIN + ["--out", "{t}/run", "--subset", "10000000"], "--subset"),
+    ("numbers:train-warmup-negative", TRAIN + ["--out", "{t}/run", "--warmup-epochs", "-5"], "0 or more"),
+    ("numbers:train-momentum-negative", TRAIN + ["--out", "{t}/run", "--momentum", "-1"], "--momentum"),
+    ("numbers:train-weight-decay-negative", TRAIN + ["--out", "{t}/run", "--weight-decay", "-1"], "--weight-decay"),
+    ("numbers:train-lr-nan", TRAIN + ["--out", "{t}/run", "--lr", "nan"], "--lr"),
+    # messages that pointed the wrong way
+    ("messages:report-in-proc", SCORE_ID + ON_TINY + ["--report", "/proc/x.md"], "--report"),
+    ("messages:correlate-report-under-file", ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss",
+                                              "--report", "{t}/afile/r.html"], "afile is a file"),
+    ("messages:teacher-transposed-fc", SCORE_ID + ["--data", DATA, "--teacher", "{w}/transposed.pth"],
+     "[2, 64] in the model"),
+    # sidecars never replace what dastat did not write
+    ("sidecar:not-dastats", SCORE_ID + ON_TINY + ["--out", "{t}/mine.csv"], "not written by dastat"),
+    ("sidecar:is-a-folder", SCORE_ID + ON_TINY + ["--out", "{t}/dir.csv"], "is a folder"),
+    ("sidecar:tune-not-dastats", ["tune", *TINY, "--da", "cutmix(alpha=0.2|1)", "--out", "{t}/mine.csv"],
+     "not written by dastat"),
+    # nothing unbounded
+    ("limits:tune-200-alternatives", ["tune", *TINY, "--da", _GRID_200], "limit of 64"),
+    ("limits:tune-product-grid", ["tune", *TINY, "--da", _GRID_1E8], "100,000,000 candidates"),
+    ("limits:workers-1000", SCORE_ID + ["--workers", "1000"], "64"),
+    ("limits:preview-100000-images", ["augment", "preview", "cutmix", "--out", "{t}/p.png", "--images", "100000"],
+     "limit"),
+    ("limits:da-20000-steps", ["score", *TINY, "--da", "+".join(["identity"] * 20000)], "limit"),
+    ("limits:pick-30-deep", ["score", *TINY, "--da", "pick(base=" * 30 + "cutmix" + ")" * 30], "limit of 3"),
+]
+CASES += HOSTILE
+
+
 def _fill(argv: list[str], t: Path, w: Path) -> list[str]:
     return [a.format(t=t, w=w) for a in argv]
 
@@ -376,6 +517,24 @@ def test_cli_bad_input(argv, fragment, place, world, capsys):
     _one_sentence(err)
     if fragment is not None:
         assert fragment.lower() in err.lower(), err
+    _no_process_left_behind()
+
+
+def _children() -> list[int]:
+    """This process's live child processes (Linux), e.g. decoding workers."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    if not tasks.is_dir():
+        return []
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _no_process_left_behind() -> None:
+    import time
+
+    deadline = time.time() + 10  # workers of a closed loader exit within moments
+    while _children() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _children(), f"processes left behind: {_children()}"
 
 
 # --------------------------------------------------------------------------- the Python API
@@ -465,3 +624,244 @@ def test_no_traceback_reaches_the_terminal(argv, place, world):
 
 def test_matrix_size():
     assert len(CASES) + len(API_CASES) >= 120
+
+
+# --------------------------------------------------------------------------- a full disk
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every temporary file dastat writes through is a link to /dev/full, so each write gets the kernel's own
+    ENOSPC, as on a full disk; probes that only create and remove a file still work."""
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        os.close(fd)
+        os.unlink(name)
+        os.symlink("/dev/full", name)
+        return os.open(name, os.O_WRONLY), name
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+FULL_DISK = [
+    ("score-report", SCORE_ID + ON_TINY + ["--report", "{t}/r.md"]),
+    ("score-out-json-existing", SCORE_ID + ON_TINY + ["--out", "{t}/existing.json"]),
+    ("score-out-csv", SCORE_ID + ON_TINY + ["--out", "{t}/r.csv"]),
+    ("correlate-report", ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss", "--report",
+                          "{t}/r.html"]),
+    ("plot-out", ["plot", "{w}/good.csv", "--y", "test_loss", "--out", "{t}/existing.png"]),
+    ("train-out", TRAIN + ["--out", "{t}/run"]),
+    ("evaluate-out", ["evaluate", "--max-images", "64", "--out", "{t}/e.json"]),
+    ("preview-out", ["augment", "preview", "cutmix", "--images", "2", "--out", "{t}/p.png"]),
+]
+
+
+@pytest.mark.parametrize("argv", [pytest.param(a, id=i) for i, a in FULL_DISK])
+def test_full_disk_is_one_sentence_and_no_partial_file(argv, place, world, full_disk, capsys):
+    from dastat.cli import main
+
+    before = {p for p in place.rglob("*") if p.is_file()}
+    assert main(_fill(argv, place, world)) == 2
+    err = capsys.readouterr().err
+    _one_sentence(err)
+    assert "disk is full" in err, err
+    left = {p for p in place.rglob("*") if p.is_file() or p.is_symlink()} - before
+    # The run folder's lock and TensorBoard's own event file are not results; nothing else may be left.
+    assert not [p for p in left if p.name != ".dastat.lock" and "tensorboard" not in p.parts], left
+
+
+@pytest.mark.parametrize("argv", [["zoo", "list", "--json"],
+                                  ["correlate", "{w}/good.csv", "--x", "t_stddev", "--y", "test_loss"]],
+                         ids=["zoo-list-json", "correlate"])
+def test_stdout_on_a_full_disk(argv, place, world):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "dastat", *_fill(argv, place, world)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    _one_sentence(proc.stderr)
+    assert "No space left" in proc.stderr
+
+
+# --------------------------------------------------------------------------- two runs at once
+
+def test_second_run_into_a_running_folder_is_refused(place, world, capsys):
+    import fcntl
+
+    from dastat.cli import main
+
+    run = place / "run"
+    run.mkdir()
+    with open(run / ".dastat.lock", "w") as held:  # what a running `dastat train` holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(TRAIN + ["--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    _one_sentence(err)
+    assert "another dastat run is writing to" in err
+    assert [p.name for p in run.iterdir()] == [".dastat.lock"]
+
+
+def test_a_killed_run_leaves_no_stale_lock(tmp_path):
+    from dastat.kd.rundir import run_lock
+
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from dastat.kd.rundir import run_lock\n"
+        f"with run_lock(Path({str(folder)!r})):\n    print('held', flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match="another dastat run"):
+            with run_lock(folder):
+                pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    with run_lock(folder):  # the kernel dropped the dead run's lock
+        (folder / "config.json").write_text("{}")
+    assert (folder / "config.json").exists()
+
+
+# --------------------------------------------------------------------------- processes left behind
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from dastat.data import folders
+
+def stuck(self, i):  # a worker busy decoding for a minute: it cannot notice its parent's death by itself
+    time.sleep(60)
+
+folders._Decoded.__getitem__ = stuck
+split = folders.FolderSplit(Path(sys.argv[1]), size=16, workers=2)
+threading.Thread(target=lambda: next(split.batches(4)), daemon=True).start()
+deadline = time.time() + 60
+children = []
+while time.time() < deadline and len(children) < 2:
+    time.sleep(0.2)
+    children = [int(c) for t in Path(f"/proc/{os.getpid()}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+print(" ".join(map(str, children)), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the run dies, as when killed for memory
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_decoding_workers_die_with_their_run(world):
+    import time
+
+    # Popen and one line, not run(): workers left behind would hold the pipe open and run() would wait for them.
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, str(world / "folder")], stdout=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    proc.wait(timeout=60)
+    workers = [int(p) for p in line.split()]
+    assert len(workers) == 2, line
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "decoding workers outlived their run"
+
+
+# --------------------------------------------------------------------------- readers that read what torchvision reads
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_resaved_by_python3_read_as_torchvision_reads_them(tmp_path, protocol, monkeypatch):
+    from torchvision import datasets
+
+    from dastat.data import load_data
+
+    cifar_batches(tmp_path, [3, 7, 0], protocol=protocol)
+    # torchvision checks its files' md5s, which ours do not have; it reads them as it reads the real ones
+    monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
+    reference = datasets.CIFAR10(str(tmp_path), train=True, download=False)
+    data = load_data(f"cifar10:{tmp_path}")
+    assert data.classes == reference.classes
+    assert torch.equal(data.train.images, torch.from_numpy(reference.data).permute(0, 3, 1, 2))
+    assert data.train.labels.tolist() == list(reference.targets)
+
+
+def test_sixteen_bit_png_is_read_by_its_high_byte_not_clipped(tmp_path):
+    from PIL import Image
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import to_dtype
+
+    from dastat.data.folders import FolderSplit
+
+    values = np.random.default_rng(0).integers(0, 65536, (16, 16), dtype=np.uint16)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(values).save(tmp_path / cls / "deep.png")
+    x, _ = next(FolderSplit(tmp_path, size=16, workers=0, channels=1).batches(2))
+    reference = to_dtype(decode_image(str(tmp_path / "a" / "deep.png"), mode=ImageReadMode.GRAY), torch.uint8,
+                         scale=True)
+    assert reference.dtype == torch.uint8 and reference.shape == (1, 16, 16)
+    assert torch.equal(x[0], reference)
+    assert (x[0] == 255).float().mean() < 0.01  # a clipping reader puts ~99.6% of these pixels at 255
+
+
+# --------------------------------------------------------------------------- where a path came from, and paths that are not UTF-8
+
+def test_a_bad_dastat_data_is_named_as_coming_from_that_variable(place, world, monkeypatch, capsys):
+    from dastat.cli import main
+
+    monkeypatch.setenv("DASTAT_DATA", str(place / "nodata"))
+    # A 10-class RGB teacher and no --data: CIFAR-10 under $DASTAT_DATA.
+    assert main(SCORE_ID + ["--teacher", str(world / "c10rgb.pth")]) == 2
+    note, error = capsys.readouterr().err.strip().splitlines()  # the data inferred, then why it cannot be read
+    assert note.startswith("dastat: no --data given") and "DASTAT_DATA" in note
+    _one_sentence(error)
+    assert "DASTAT_DATA" in error and "nodata" in error, error
+
+
+def test_a_data_folder_named_in_non_utf8_bytes_reaches_the_report(place, world, capsys):
+    from dastat.cli import main
+
+    folder = os.fsdecode(bytes(place) + b"/caf\xe9")  # Latin-1 é: not UTF-8, as a surrogate escape
+    for cls in ("a", "b"):
+        os.makedirs(os.path.join(folder, cls))
+        for i in range(40):
+            _png(Path(folder) / cls / f"{i}.png", i)
+    argv = SCORE_ID + ["--data", f"imagefolder:{folder},size=16", "--teacher", str(world / "c2.pth"),
+                       "--report", str(place / "r.md")]
+    assert main(argv) == 0, capsys.readouterr().err
+    report = (place / "r.md").read_text(encoding="utf-8")  # valid UTF-8, the odd byte spelt out
+    assert "caf\\udce9" in report
+
+
+def test_sixteen_bit_rgb_png_is_read_by_its_high_byte(tmp_path):
+    import struct
+    import zlib
+
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import to_dtype
+
+    from dastat.data.folders import FolderSplit
+
+    values = np.random.default_rng(1).integers(0, 65536, (16, 16, 3)).astype(">u2")
+    rows = b"".join(b"\0" + values[y].tobytes() for y in range(16))  # filter byte 0, then big-endian samples
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))  # Pillow cannot write 48-bit RGB
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "deep.png").write_bytes(png)
+    x, _ = next(FolderSplit(tmp_path, size=16, workers=0).batches(2))
+    reference = to_dtype(decode_image(str(tmp_path / "a" / "deep.png"), mode=ImageReadMode.RGB), torch.uint8,
+                         scale=True)
+    assert torch.equal(x[0], reference)
+    assert torch.equal(x[0], torch.from_numpy((values.astype(np.int64) >> 8).astype(np.uint8)).permute(2, 0, 1))

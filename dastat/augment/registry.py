@@ -138,10 +138,12 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
     [0.25, 0.25, 0.25, 0.25]
     """
     replace = options.pop("replace", False)
-    # The built-ins first: a user's name that clashes with one is refused here, not at the first create().
-    _load_builtins()
 
     def add(name: str, thing: Any) -> Any:
+        if not str(getattr(thing, "__module__", "")).startswith(__package__ + "."):
+            # The built-ins first, so a user's name that clashes with one is refused here, not at the
+            # first create(); a built-in module registering itself is what loading them does.
+            _load_builtins()
         if not name.isidentifier():
             raise ValueError(f"augmentation names must be identifiers, got {name!r}")
         if name in _REGISTRY and not replace:

@@ -19,6 +19,12 @@ combination, within a spec and across the steps of a ``+`` composition:
 ['cutmix(alpha=0.2)', 'cutmix(alpha=1)']
 >>> expand_grid("crop_flip+randaugment(num_ops=1|2, magnitude=9)")
 ['crop_flip+randaugment(num_ops=1,magnitude=9)', 'crop_flip+randaugment(num_ops=2,magnitude=9)']
+
+Specs and grids have limits, checked before anything is parsed or expanded, so a
+mistyped or generated spec is one sentence instead of a ``RecursionError`` or a run
+that never ends: :data:`MAX_SPEC_LENGTH` characters, :data:`MAX_STEPS` composed steps,
+:data:`MAX_NESTING` specs nested in values (``pick(base=pick(...))``), and
+:data:`MAX_CANDIDATES` combinations in a grid.
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ def _decode(text: str) -> str:
     return _ENCODED.sub(lambda m: bytes.fromhex(m.group(1)).decode(), text)
 
 _FORM = "expected NAME, NAME(key=value, ...) or SPEC+SPEC"
+#: The longest spec or grid read, in characters.
+MAX_SPEC_LENGTH = 2000
+#: The most steps a ``+`` composition may chain (counting nested ones).
+MAX_STEPS = 32
+#: The deepest nesting of a spec inside a value (``pick(base=cutmix)`` is 1, ``pick(base=pick(base=cutmix))`` 2).
+MAX_NESTING = 3
+#: The most candidates a grid (or a tune) may expand to.
+MAX_CANDIDATES = 64
 
 
 def _fail(spec: str, why: str) -> UserError:
@@ -86,15 +100,45 @@ def _steps(node: ast.AST, spec: str) -> list[Step]:
     raise _fail(spec, f"{_decode(ast.unparse(node))!r} is not an augmentation")
 
 
+def _check_size(text: str, what: str) -> None:
+    """Refuse a spec or grid over the length or step limits before it is parsed (one sentence)."""
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if len(text) > MAX_SPEC_LENGTH:
+        raise UserError(f"the {what} {shown!r} is {len(text):,} characters long, over the limit of "
+                        f"{MAX_SPEC_LENGTH:,}")
+    if text.count("+") >= MAX_STEPS:
+        raise UserError(f"the {what} {shown!r} composes {text.count('+') + 1} steps, over the limit of {MAX_STEPS}")
+
+
+def _nesting(node: ast.AST) -> int:
+    """How deeply specs nest inside keyword values below ``node``."""
+    if isinstance(node, ast.BinOp):
+        return max(_nesting(node.left), _nesting(node.right))
+    if isinstance(node, ast.Call):
+        inner = [kw.value for kw in node.keywords if isinstance(kw.value, (ast.Call, ast.BinOp, ast.Name))]
+        return max((1 + _nesting(v) for v in inner), default=0)
+    return 0
+
+
+def _read(text: str, what: str, fail) -> ast.AST:
+    """The expression tree of a spec or grid, within the limits."""
+    _check_size(text, what)
+    try:
+        tree = ast.parse(_encode(text.strip()), mode="eval")
+    except (SyntaxError, RecursionError, MemoryError):  # MemoryError: the parser's own nesting limit
+        raise fail from None
+    depth = _nesting(tree.body)
+    if depth > MAX_NESTING:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise UserError(f"the {what} {shown!r} nests specs {depth} deep, over the limit of {MAX_NESTING}")
+    return tree
+
+
 def parse(spec: str) -> list[Step]:
     """Split a spec into its steps: a list of ``(name, kwargs)``, applied left to right."""
     if not isinstance(spec, str) or not spec.strip():
         raise _fail(str(spec), "it is empty")
-    try:
-        tree = ast.parse(_encode(spec.strip()), mode="eval")
-    except SyntaxError:
-        raise _fail(spec, "it is not well formed") from None
-    return _steps(tree.body, spec)
+    return _steps(_read(spec, "augmentation spec", _fail(spec, "it is not well formed")).body, spec)
 
 
 def format_value(value: Any) -> str:
@@ -116,7 +160,8 @@ def format_step(name: str, kwargs: dict[str, Any]) -> str:
 
 
 def _grid_fail(grid: str, why: str) -> UserError:
-    return UserError(f"cannot read the grid {grid!r}: {why}")
+    shown = grid if len(grid) <= 80 else grid[:77] + "..."
+    return UserError(f"cannot read the grid {shown!r}: {why}")
 
 
 def _alternatives(node: ast.AST, grid: str) -> list[ast.AST]:
@@ -142,16 +187,40 @@ def _alternatives(node: ast.AST, grid: str) -> list[ast.AST]:
     return [ast.Call(node.func, [], list(kws)) for kws in itertools.product(*choices)]
 
 
+def _count(node: ast.AST) -> int:
+    """How many variants :func:`_alternatives` would make, computed without making them."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _count(node.left) * _count(node.right)
+    if not isinstance(node, ast.Call):
+        return 1
+    total = 1
+    for kw in node.keywords:
+        values, stack = 0, [kw.value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, ast.BinOp) and isinstance(v.op, ast.BitOr):
+                stack += [v.right, v.left]
+            else:
+                values += _count(v) if isinstance(v, (ast.Call, ast.BinOp)) else 1
+        total *= values
+    return total
+
+
 def expand_grid(grid: str) -> list[str]:
     """The canonical specs of every combination of a grid's ``|`` alternatives, in order (see the module doc)."""
     if not isinstance(grid, str) or re.search(r"(^|[=(,|])\s*\||\|\s*($|[,)|])", grid):
         raise _grid_fail(str(grid), "an alternative is empty; write a value between every two bars, "
                                     "e.g. cutmix(alpha=0.2|1)")
+    _check_size(grid, "grid")
     try:
         tree = ast.parse(_encode(grid.strip()), mode="eval")
     except SyntaxError:
         parse(grid)  # one sentence on what is malformed
         raise _fail(grid, "it is not well formed") from None
+    count = _count(tree.body)
+    if count > MAX_CANDIDATES:
+        raise _grid_fail(grid, f"it expands to {count:,} candidates, over the limit of {MAX_CANDIDATES}; "
+                               "tune fewer values at a time")
     specs, seen = [], []
     for variant in _alternatives(tree.body, grid):
         steps = parse(_decode(ast.unparse(variant)))

@@ -8,7 +8,9 @@ module exposing ``register(subparsers)``, which adds its parser and sets ``func`
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from ..errors import UserError
@@ -65,17 +67,42 @@ def _version() -> str:
     return __version__
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced (pytest's capture): nothing to flush
+        pass
+
+
+def _tolerate_undecodable_names() -> None:
+    """Print a path that is not UTF-8 (a surrogate escape, as Python reads such names) spelt out as
+    ``\\udce9``, as the reports write it, instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..provenance import set_command
 
     set_command(None if argv is None else [str(a) for a in argv])
+    _tolerate_undecodable_names()
     parser = build_parser(_command(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a malformed command line (already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full disk behind a redirected stdout shows here, not at exit
+        return code
     except UserError as exc:
         print(f"dastat: error: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
+        _drop_stdout()
+        print(f"dastat: error: cannot write the output: {exc.strerror} (is the disk full?)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 
+#: The most image pairs one preview figure shows.
+MAX_PREVIEW_IMAGES = 64
+
 if TYPE_CHECKING:
     import torch
 
@@ -80,8 +83,9 @@ def run_preview(args: argparse.Namespace) -> int:
     from .common import teacher_from_args
     from .paths import blame, check_output_file
 
-    if args.images < 1:
-        raise UserError("--images must be at least 1")
+    if not 1 <= args.images <= MAX_PREVIEW_IMAGES:
+        raise UserError(f"--images must be between 1 and {MAX_PREVIEW_IMAGES} (the limit of one preview figure), "
+                        f"not {args.images}")
     check_output_file(args.out, "--out", suffixes=(".png",))
     out = Path(args.out)
     check(args.spec)  # a misspelt DA should fail before any data or model is loaded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when its arguments are declared
@@ -19,6 +20,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    """argparse type: a number of decoding processes, 0 (decode in this process) to the limit."""
+    from ..data.folders import MAX_WORKERS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 0 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_WORKERS} (the limit), not {text}")
+    return value
+
+
 def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--teacher``, ``--arch``, ``--trust-checkpoint``, ``--mean`` and ``--std`` to ``parser``."""
     group = parser.add_argument_group("teacher")
@@ -31,9 +56,9 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
                        help="zoo architecture of the checkpoint (default: recognised from the weights)")
     group.add_argument("--trust-checkpoint", action="store_true",
                        help="allow a fully pickled network; unpickling can run code, so only for files you trust")
-    group.add_argument("--mean", metavar="M", type=float, nargs="+", default=None,
+    group.add_argument("--mean", metavar="M", type=finite_float, nargs="+", default=None,
                        help="per-channel input mean of the teacher (default: stored with it, else the data's)")
-    group.add_argument("--std", metavar="S", type=float, nargs="+", default=None,
+    group.add_argument("--std", metavar="S", type=finite_float, nargs="+", default=None,
                        help="per-channel input standard deviation of the teacher")
 
 
@@ -63,7 +88,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                             "imagefolder:PATH[,size=N]; default: inferred from the teacher (CIFAR-100 for 100 "
                             "classes, CIFAR-10 for 10, under $DASTAT_DATA or ./data), Fashion-MNIST for the bundled one")
     group.add_argument("--download", action="store_true", help="let torchvision download a missing dataset (needs internet)")
-    group.add_argument("--workers", type=int, default=None, metavar="N",
+    group.add_argument("--workers", type=worker_count, default=None, metavar="N",
                        help="processes decoding image folders (default: up to 4); does not change the numbers")
     group.add_argument("--size", type=positive_int, default=None, metavar="PIXELS",
                        help="image folders: the crop the teacher sees (default: its weights' own, else 64)")

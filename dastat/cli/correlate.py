@@ -42,10 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import correlate_groups
-    from ..errors import UserError
+    from .paths import check_output_file
 
-    if args.report and not args.report.lower().endswith(".html"):
-        raise UserError(f"--report must end in .html, not {args.report!r}")
+    check_output_file(args.report, "--report", suffixes=(".html",))
     results = correlate_groups(args.file, args.x, args.y, group=args.group, where=args.where,
                                confidence_level=args.level, n_resamples=args.resamples, method=args.ci,
                                seed=args.seed)

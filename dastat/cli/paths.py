@@ -20,6 +20,21 @@ def _writable(folder: Path, flag: str, path: Path) -> None:
         raise UserError(f"{flag} {path}: the folder {folder} is not writable; choose another place")
 
 
+def _writable_place(folder: Path, flag: str, path: Path) -> None:
+    """Create and remove a probe file: ``os.access`` says yes to root in /proc or on a read-only mount."""
+    import tempfile
+
+    if path.exists() and not path.is_file():  # a device such as /dev/null is written in place
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dastat-probe-", dir=folder)
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot create files in {folder} ({exc.strerror}); choose another place") \
+            from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Iterable[str] = ()) -> None:
     """Fail when ``path`` cannot be written as a file: a folder, a missing or non-folder parent, no write access."""
     if path is None:
@@ -40,6 +55,12 @@ def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Itera
     if path.exists() and not os.access(path, os.W_OK):
         raise UserError(f"{flag} {path}: the file is not writable; choose another name")
     _writable(parent, flag, path)
+    _writable_place(parent, flag, path)
+    if path.suffix.lower() == ".csv":
+        from ..provenance import check_sidecar
+
+        with blame(flag, flag):
+            check_sidecar(path)
 
 
 def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterable[str] = (),
@@ -62,7 +83,9 @@ def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterabl
     if not probe.is_dir():
         raise UserError(f"{where}: {probe} is a file, not a folder")
     markers = tuple(markers)
-    if markers and probe == path and any(path.iterdir()) and not any((path / m).exists() for m in markers):
+    # A run's lock file (left by a run killed before it wrote anything) is not a result.
+    if markers and probe == path and any(p.name != ".dastat.lock" for p in path.iterdir()) \
+            and not any((path / m).exists() for m in markers):
         raise UserError(f"{where}: the folder is not empty and holds no {' or '.join(markers)}; "
                         "give an empty or new folder")
     if not os.access(probe, os.W_OK | os.X_OK):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import positive_int
+from .common import positive_int, worker_count
 
 
 #: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     r.add_argument("--compile", action="store_true", help="torch.compile the student and the teacher")
     r.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
-    r.add_argument("--workers", type=int, default=None, metavar="N",
+    r.add_argument("--workers", type=worker_count, default=None, metavar="N",
                    help="processes decoding images for data read from files (imagefolder); default: the data's own")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown only on a terminal)")
     p.set_defaults(func=run)

@@ -7,7 +7,7 @@ import contextlib
 import shlex
 import sys
 
-from .common import positive_int
+from .common import positive_int, worker_count
 
 
 #: The subcommands this module adds, with the line ``dastat --help`` shows for each (listed without
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", required=True,
                    help="a new or empty folder, or one of an earlier validation with the same options (resumes it)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=worker_count, default=None, metavar="N",
                    help="processes decoding images for data read from files (imagefolder); default: the data's own")
     g = p.add_argument_group("training overrides")
     g.add_argument("--epochs", type=positive_int)

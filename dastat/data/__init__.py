@@ -264,11 +264,17 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     A CIFAR batch is a pickle, and a pickle may run code; this one only rebuilds
     numpy arrays and plain containers, so a tampered file fails instead of running.
+    Batches re-saved by Python 3 are read as torchvision reads them: protocol 2 spells
+    bytes as ``_codecs.encode(text, "latin1")`` (a global torch's weights-only
+    unpickler allows too), protocol 5 rebuilds arrays with numpy's ``_frombuffer``.
     """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("copyreg", "_reconstructor"),
@@ -294,14 +300,41 @@ def _unpickle(path: Path) -> dict:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
+def _cifar_arrays(path: Path, entry: dict, name: str, label_key: str,
+                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's images (N×3×32×32 uint8) and labels, checked against what the rest of the run assumes."""
+    if "data" not in entry or label_key not in entry:
+        raise UserError(f"{path} lacks the 'data' and '{label_key}' entries of a {name} batch")
+    try:
+        data = np.asarray(entry["data"])
+        labels = np.asarray(entry[label_key])
+    except (ValueError, TypeError):
+        raise UserError(f"{path} is not a {name} batch: its 'data' or '{label_key}' is not an array") from None
+    if data.dtype.kind in "iu" and data.size and 0 <= data.min() and data.max() <= 255:
+        data = data.astype(np.uint8)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise UserError(f"{path} holds images of shape {data.shape[1:]} and type {data.dtype}, "
+                        "not 3×32×32 bytes")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(data):
+        raise UserError(f"{path} holds {len(data)} images but its '{label_key}' is not {len(data)} integer labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(labels.max() if labels.max() >= num_classes else labels.min())
+        raise UserError(f"{path} holds the label {bad}, outside the {num_classes} classes of {name} "
+                        f"(0 to {num_classes - 1}); the file is not a {name} batch or is corrupt")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
 def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
     folder, train_files, test_files, meta_file, label_key, names_key = {
         "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
                     "batches.meta", "labels", "label_names"),
         "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
     }[name]
-    where = root or os.environ.get("DASTAT_DATA") or "./data"
+    env = os.environ.get("DASTAT_DATA")
+    where = root or env or "./data"
     root_path = Path(where)
+    if env and where == env:  # the root came from the environment (directly, or as the inferred spec's root)
+        where = f"{where} (the folder the DASTAT_DATA environment variable names)"
     base = root_path / folder if (root_path / folder).is_dir() else root_path
     if not (base / train_files[0]).exists():
         if download:
@@ -316,20 +349,16 @@ def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
             f"pass --data {name}:ROOT, or add --download to fetch it"
         )
 
+    num_classes = 10 if name == "cifar10" else 100
+
     def split(files) -> Split:
         images, labels = [], []
         for fname in files:
-            entry = _unpickle(base / fname)
-            if "data" not in entry or label_key not in entry:
-                raise UserError(f"{base / fname} lacks the 'data' and '{label_key}' entries of a {name} batch")
-            data = np.asarray(entry["data"], dtype=np.uint8)
-            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise UserError(f"{base / fname} holds images of shape {data.shape[1:]}, not 3×32×32")
-            images.append(data.reshape(-1, 3, 32, 32))
-            labels.append(np.asarray(entry[label_key], dtype=np.int64))
+            x, y = _cifar_arrays(base / fname, _unpickle(base / fname), name, label_key, num_classes)
+            images.append(x)
+            labels.append(y)
         return Split(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)))
 
-    num_classes = 10 if name == "cifar10" else 100
     classes = [str(i) for i in range(num_classes)]
     if (base / meta_file).exists():
         meta = _unpickle(base / meta_file)

@@ -107,20 +107,32 @@ def resolve_config(recipe: str | None = None, **overrides: Any) -> TrainConfig:
     return cfg
 
 
+def _non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
 def validate(cfg: TrainConfig) -> None:
     """Reject values no run could use, with one sentence naming the option."""
     checks = [
         (cfg.epochs >= 1, "--epochs must be at least 1"),
         (cfg.batch_size >= 2, "--batch-size must be at least 2 (BatchNorm and mixing DAs need pairs)"),
         (cfg.lr > 0 and math.isfinite(cfg.lr), "--lr must be a positive number"),
-        (cfg.temperature > 0, "--temperature must be positive"),
-        (cfg.alpha >= 0 and cfg.gamma >= 0, "--alpha and --gamma must be non-negative"),
+        (cfg.temperature > 0 and math.isfinite(cfg.temperature), "--temperature must be a positive number"),
+        (_non_negative(cfg.alpha) and _non_negative(cfg.gamma), "--alpha and --gamma must be non-negative numbers"),
+        (0 <= cfg.momentum < 1, f"--momentum must be at least 0 and below 1, not {cfg.momentum}"),
+        (_non_negative(cfg.weight_decay), f"--weight-decay must be 0 or more, not {cfg.weight_decay}"),
+        (0 < cfg.lr_decay <= 1, f"--lr-decay must be above 0 and at most 1, not {cfg.lr_decay}"),
+        (all(m >= 1 for m in cfg.milestones), "--milestones must be epochs of 1 or more, not "
+         + " ".join(str(m) for m in cfg.milestones)),
+        (_non_negative(cfg.warmup_epochs), f"--warmup-epochs must be 0 or more, not {cfg.warmup_epochs}"),
+        (all(math.isfinite(v) for v in (*(cfg.mean or ()), *(cfg.std or ()))),
+         "--mean and --std must be finite numbers"),
         (cfg.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
         (cfg.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}"),
         (cfg.subset is None or cfg.subset >= 1, "--subset must be a positive number of images"),
         (cfg.test_subset is None or cfg.test_subset >= 1, "--test-subset must be a positive number of images"),
         (cfg.max_steps is None or cfg.max_steps >= 1, "--max-steps must be at least 1"),
-        (0 <= cfg.warmup_epochs < cfg.epochs, "--warmup-epochs must be less than --epochs"),
+        (not cfg.warmup_epochs >= cfg.epochs, "--warmup-epochs must be less than --epochs"),
     ]
     for ok, message in checks:
         if not ok:

@@ -5,18 +5,22 @@ started it, the resumes since, provenance), ``metrics.csv`` (with its provenance
 sidecar) and ``metrics.jsonl``, ``checkpoint.pt`` and the student checkpoints. Only
 rank 0 writes; every write is atomic. A folder is used only when it is new, empty or
 already a training run, so a user's files are never overwritten, and an unreadable
-state file is reported in one sentence that says what to do.
+state file is reported in one sentence that says what to do. A run holds an OS lock
+(``flock``) on the folder's ``.dastat.lock`` while it runs, so a second run into the
+same folder is refused in one sentence; the kernel drops the lock when a run dies, so a
+crash leaves no stale lock behind (only, possibly, the empty file, which is ignored).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -27,6 +31,8 @@ from ..provenance import write_csv_sidecar
 KIND = "dastat train"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
+#: The lock file a running run holds; not a result, so the folder checks ignore it.
+LOCK = ".dastat.lock"
 #: Everything a run writes (besides the checkpoint).
 RUN_FILES = {CONFIG, "metrics.csv", "metrics.csv.provenance.json", "metrics.jsonl", "student_best.pth",
              "student_final.pth", "tensorboard"}
@@ -67,11 +73,57 @@ def check_new_run_folder(folder: Path) -> None:
     if (folder / CHECKPOINT).exists():
         raise UserError(f"{folder} already holds a run; continue it with --resume {folder} or choose another --out")
     # Temporary files of an interrupted atomic write do not count.
-    names = {p.name for p in folder.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))}
+    names = {p.name for p in folder.iterdir()
+             if not (p.name.startswith(".") and p.name.endswith(".tmp")) and p.name != LOCK}
     # A run stopped before its first checkpoint (config.json is written first) is started over.
     ours = names <= {"tensorboard"} or (names <= RUN_FILES and _is_run_config(folder / CONFIG))
     if names and not ours:
         raise UserError(f"{folder} is not empty and holds no dastat training run; choose a new or empty --out")
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, active: bool = True) -> Iterator[None]:
+    """Hold the run folder's lock while the body runs; one sentence when another run holds it.
+
+    The folder is created here; the lock file is removed when the body ends, and a folder
+    this call created is removed again if the run wrote nothing into it.
+    """
+    if not active:
+        yield
+        return
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder {folder}: {exc.strerror}") from None
+    try:
+        _lock(fd, folder)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        # Removed while still held, so the folder holds only results afterwards; a run killed
+        # before this leaves the file, but not the lock: the kernel drops that with the process.
+        (folder / LOCK).unlink(missing_ok=True)
+        if created:  # a run refused before it wrote anything leaves no empty folder
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(fd: int, folder: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UserError(f"another dastat run is writing to {folder} right now; wait for it to finish or "
+                        "choose another --out") from None
 
 
 def _is_run_config(path: Path) -> bool:

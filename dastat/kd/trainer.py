@@ -46,7 +46,7 @@ from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
 from .engine import (EpochState, Setup, TrainingDiverged, TrainingInterrupted, epoch_indices, epoch_row, evaluate,
                      train_one_epoch)
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
-from .rundir import CHECKPOINT, RunDir, check_new_run_folder, check_writable, read_run
+from .rundir import CHECKPOINT, RunDir, check_new_run_folder, check_writable, read_run, run_lock
 from .signals import StopFlag, rng_states, set_rng_states
 
 __all__ = ["Student", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train"]
@@ -153,7 +153,10 @@ def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 def _train_indices(cfg: TrainConfig, n: int) -> torch.Tensor:
-    if cfg.subset is None or cfg.subset >= n:
+    if cfg.subset is not None and cfg.subset > n:
+        raise UserError(f"--subset {cfg.subset} is more images than the training split holds ({n:,}); "
+                        f"give at most {n}")
+    if cfg.subset is None or cfg.subset == n:
         return torch.arange(n)
     g = torch.Generator().manual_seed(stable_seed("subset", cfg.seed))
     return torch.randperm(n, generator=g)[: cfg.subset].sort().values
@@ -375,7 +378,7 @@ def train(
         check_new_run_folder(run_dir)
     check_writable(run_dir)
     dev = resolve_device(device)
-    with init_from_env(dev):
+    with run_lock(run_dir, active=os.environ.get("RANK", "0") == "0"), init_from_env(dev):
         return _run(cfg, run_dir, stored, ckpt, dev, teacher=teacher, data=data, custom_da=custom_da,
                     compile=compile, progress=progress,
                     command=command if command is None or isinstance(command, str) else shlex.join(command),

@@ -107,11 +107,21 @@ def classifier_key(state: Mapping[str, torch.Tensor]) -> str | None:
     return next((k for k, v in reversed(list(state.items())) if v.ndim == 2 and k.endswith("weight")), None)
 
 
+def class_count(state: Mapping[str, torch.Tensor], head_key: str | None) -> int | None:
+    """The classes a classifier predicts: its bias's length when it has one (a transposed weight
+    then shows as a mismatch against the right shape), else its weight's rows."""
+    head = state.get(head_key) if head_key else None
+    if head is None or head.ndim != 2:
+        return None
+    bias = state.get(head_key[: -len("weight")] + "bias")
+    return int(bias.shape[0]) if isinstance(bias, torch.Tensor) and bias.ndim == 1 else int(head.shape[0])
+
+
 def fit(name: str, state: Mapping[str, torch.Tensor]) -> Fit:
     """Compare ``state`` with zoo architecture ``name``, sized by the file's classes and channels."""
     sig = _signature(name)
-    head, stem = state.get(sig.classifier_key), state.get(sig.input_key)
-    num_classes = int(head.shape[0]) if head is not None and head.ndim == 2 else None
+    stem = state.get(sig.input_key)
+    num_classes = class_count(state, sig.classifier_key)
     in_channels = int(stem.shape[1]) if stem is not None and stem.ndim == 4 else None
     model = create_meta(name, num_classes=num_classes or 100, in_channels=in_channels or 3)
     result = compare(model.state_dict(), state)

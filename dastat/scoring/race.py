@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..augment.spec import expand_grid
+from ..augment.spec import MAX_CANDIDATES, expand_grid
 from ..errors import UserError
 from ..io import json_safe
 from ..stats import Statistic, jackknife
@@ -276,6 +276,9 @@ def race_plan(grids: str | Sequence[str], config: ScoreConfig | None = None, opt
         raise UserError("tune races with the fast protocol; drop --protocol or set it to 'fast'")
     grids = [grids] if isinstance(grids, str) else list(grids)
     candidates = [spec for grid in grids for spec in expand_grid(grid)]
+    if len(candidates) > MAX_CANDIDATES:
+        raise UserError(f"the grids give {len(candidates)} candidates, over the limit of {MAX_CANDIDATES}; "
+                        "tune fewer values at a time")
     if len(candidates) < 2:
         raise UserError("tune races at least two candidates; give alternatives such as 'cutmix(alpha=0.2|1)'")
     return candidates, config
