@@ -49,7 +49,7 @@ from .provenance import records_of
 if TYPE_CHECKING:  # pandas is imported only when a table is read
     import pandas as pd
 
-__all__ = ["Correlation", "correlate", "correlate_groups", "read_table", "apply_where", "interval_columns",
+__all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where", "interval_columns",
            "format_p", "COEFFICIENTS", "CI_METHODS"]
 
 #: The three coefficients, in the order they are reported.
@@ -343,19 +343,10 @@ def read_table(source: Any) -> "pd.DataFrame":
         path = Path(source)
         if not path.is_file():
             raise UserError(f"cannot read {path}: no such file")
-        suffix = path.suffix.lower()
-        try:
-            if suffix == ".csv":
-                frame = pd.read_csv(path)
-            elif suffix == ".json":
-                records = records_of(json.loads(path.read_text(encoding="utf-8")))
-                if records is None or not all(isinstance(r, dict) for r in records):
-                    raise UserError(f"{path} must hold a JSON list of records (objects), one per row")
-                frame = pd.DataFrame.from_records(records)
-            else:
-                raise UserError(f"cannot read {path}: the file must end in .csv or .json")
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        if path.suffix.lower() == ".csv":
+            frame = _read_csv(path)
+        else:
+            frame = pd.DataFrame.from_records(load_results(path)["results"])
     elif isinstance(source, Sequence) and all(isinstance(r, Mapping) for r in source):
         frame = pd.DataFrame.from_records(list(source))
     else:
@@ -363,6 +354,56 @@ def read_table(source: Any) -> "pd.DataFrame":
     if frame.empty:
         raise UserError("the table has no rows")
     return frame
+
+
+def _read_csv(path: Path) -> "pd.DataFrame":
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    """A results file of any dastat command, in the one shape they all write: ``{"provenance": ...,
+    "results": [records], ...}`` (what else the file holds, e.g. a sweep's ``correlations``, is kept).
+
+    Reads ``.json`` files of every command and the older shapes (a bare list of records, ``validate``'s
+    ``{"rows": ...}`` and ``{"scores": ...}``; their provenance is None when they had none), and ``.csv``
+    files, whose provenance comes from the ``<file>.provenance.json`` sidecar when there is one.
+    """
+    path = Path(os.path.expandvars(os.path.expanduser(str(path))))
+    if not path.is_file():
+        raise UserError(f"cannot read {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from .provenance import sidecar_path
+
+        frame = _read_csv(path)
+        sidecar = sidecar_path(path)
+        record = _json_of(sidecar).get("provenance") if sidecar.is_file() else None
+        return {"provenance": record, "results": json_safe(frame.to_dict(orient="records"))}
+    if suffix != ".json":
+        raise UserError(f"cannot read {path}: the file must end in .csv or .json")
+    loaded = _json_of(path)
+    records = records_of(loaded)
+    if records is None or not all(isinstance(r, dict) for r in records):
+        raise UserError(f"{path} holds no dastat results: a JSON list of records (objects), or an object with "
+                        "them under \"results\"")
+    doc = dict(loaded) if isinstance(loaded, dict) else {}
+    for key in ("results", "rows", "scores"):
+        doc.pop(key, None)
+    return {"provenance": doc.pop("provenance", None), "results": records, **doc}
+
+
+def _json_of(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _require_columns(frame: "pd.DataFrame", columns: Iterable[str]) -> None:

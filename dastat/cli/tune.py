@@ -80,12 +80,12 @@ def _table(result) -> str:
 def _emit(result, args: argparse.Namespace, record: dict) -> None:
     from ..distributed import is_main_process
     from ..io import atomic_write_text
-    from ..provenance import write_csv_sidecar
+    from ..provenance import with_provenance, write_csv_sidecar
 
     if not is_main_process():
         return
-    doc = {"provenance": record, "results": result.to_records(), "total_forward": result.total_forward,
-           "full_scoring_forward": result.full_scoring_forward}
+    doc = with_provenance(result.to_records(), record, total_forward=result.total_forward,
+                          full_scoring_forward=result.full_scoring_forward)
     if args.out and args.out.lower().endswith(".csv"):
         atomic_write_text(args.out, result.to_frame().to_csv(index=False))
         write_csv_sidecar(args.out, record)
