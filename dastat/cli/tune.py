@@ -94,10 +94,36 @@ def _emit(result, args: argparse.Namespace, record: dict) -> None:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        s = result.settings
         print(_table(result))
-        full, total = result.full_scoring_forward, result.total_forward
-        print(f"best: {result.best}; stopped: {s['stopped']} ({len(s['looks_images'])} looks; Holm over "
-              f"{s['candidates']} candidates at alpha {s['alpha']:g}). {total:,} model forwards; scoring every "
-              f"candidate to --max-images would take {full:,} ({full / total:.1f}×).")
+        for line in summary(result):
+            print(line)
     sys.stdout.flush()
+
+
+def summary(result) -> list[str]:
+    """The lines under the race's table: the best (or why there is none), how the race ended, what it cost,
+    and what the result does not say by itself (a best at the grid's edge, a budget too small to race)."""
+    s = result.settings
+    full, total = result.full_scoring_forward, result.total_forward
+    if result.best is not None:
+        head = f"best: {result.best}"
+    elif str(s.get("stopped") or "").startswith("degenerate"):
+        head = "no best: the teacher's outputs carry no information (see the warning)"
+    else:
+        head = (f"no best: no candidate has a T. stddev ({s['images']:,} images each are too few for an estimate); "
+                "raise --max-images")
+    lines = [f"{head}; stopped: {s['stopped']} ({len(s['looks_images'])} looks; Holm over {s['candidates']} "
+             f"candidates at alpha {s['alpha']:g}). {total:,} model forwards; scoring every candidate to "
+             f"--max-images would take {full:,} ({full / total:.1f}×)."]
+    if s.get("edge"):
+        lines.append(f"best at the grid's edge: extend the grid ({'; '.join(s['edge'])}), since a value beyond it "
+                     "may be better still")
+    small = s.get("too_small_to_race")
+    if small:
+        lines.append(f"budget too small to race: {small['forwards']:,} forwards (--max-images "
+                     f"{small['max_images']:,}) would race this grid; with --max-images {s['max_images']:,} the race "
+                     "looked once, at the budget, so it saved no forwards")
+    elif s.get("undecided", 0) > 1:
+        lines.append(f"the budget cut the race short: {s['undecided']} candidates are neither dropped nor tied "
+                     f"within {s['tolerance']:g}; a larger --max-images may tell them apart")
+    return lines
