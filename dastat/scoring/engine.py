@@ -115,11 +115,14 @@ class Engine:
 
     def run(self) -> Ranking:
         """Walk the blocks until every DA is done; the results in the order the DAs were given."""
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=self.protocol.total_blocks(len(self.data.train)), unit="batch", leave=False,
-                   disable=None if self.config.progress and self.rank == 0 else True,
-                   desc=f"T. stddev ({self.protocol.name})", dynamic_ncols=True)
+        bar = progress_bar(self.protocol.total_blocks(len(self.data.train)), f"T. stddev ({self.protocol.name})",
+                           enabled=self.config.progress and self.rank == 0, unit="batch")
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(disable=True)
         for n_blocks, block in enumerate(self.protocol.stream(self.data.train, self.rank, self.world_size), 1):
             self._step(block)
             bar.update(self.world_size)
