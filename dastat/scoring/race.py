@@ -301,7 +301,7 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
                 "edge": grid_edges(best, [grids] if isinstance(grids, str) else list(grids)) if best else [],
                 "too_small_to_race": race_budget(race.looks, config.batch_size, _views_in_a_race(config, das, views,
                                                                                                data.num_classes),
-                                                 look_schedule(10 ** 9)[:2])}
+                                                 FIRST_LOOK)}
     return TuneResult(records, ranking.total_forward, full, settings)
 
 

@@ -4,9 +4,8 @@
   its grid offers may only be the best *of the grid*: a stronger (or weaker) value may
   be better still, so the grid should be extended before the answer is trusted.
 * :func:`race_budget` — a race looks first after :data:`~dastat.scoring.race.FIRST_LOOK`
-  blocks; a budget with fewer blocks than two looks scores every candidate once, to the
-  budget, and drops nothing. It says what ``--max-images`` (and how many forwards)
-  would give two looks.
+  blocks; a budget of no more blocks than that looks once, at the budget, so the race
+  saves nothing. It says what ``--max-images`` (and how many forwards) would give two looks.
 """
 
 from __future__ import annotations
@@ -47,16 +46,16 @@ def grid_edges(best: str, grids: Sequence[str]) -> list[str]:
 
 
 def race_budget(looks: Sequence[int], batch_size: int, views_per_image: Sequence[float],
-                first_looks: Sequence[int]) -> dict[str, int] | None:
-    """None when the race has at least two looks; else the ``max_images`` (and the forwards it implies)
-    with which it would: the second look's blocks for the costliest candidate, whose draws bind the budget.
+                first_look: int) -> dict[str, int] | None:
+    """None when the race has at least two looks; else the smallest ``max_images`` (and the forwards it implies)
+    with which it would: one block past the first look for the costliest candidate, whose draws bind the budget.
 
-    ``views_per_image`` is each candidate's forwards per original beyond the original; ``first_looks`` the
-    schedule's first two looks in blocks.
+    ``views_per_image`` is each candidate's forwards per original beyond the original; ``first_look`` the
+    schedule's first look in blocks.
     """
     if len(looks) >= 2:
         return None
-    blocks = first_looks[1]
+    blocks = first_look + 1
     images = blocks * batch_size
     worst = max(views_per_image)
     max_images = int(math.ceil(images * max(1.0, (1 + worst) / 2)))
