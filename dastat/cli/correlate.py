@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Correlate two columns of a CSV or JSON results table (e.g. T. stddev and the student's "
                     "test loss): coefficients, two-sided p-values and seeded bootstrap intervals over pairs. "
                     "Kendall is tau-b.")
-    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json file holding a list of records")
+    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json results file of any dastat command")
     p.add_argument("--x", required=True, metavar="COL", help="first column, e.g. t_stddev")
     p.add_argument("--y", required=True, metavar="COL", help="second column, e.g. test_loss")
     p.add_argument("--group", metavar="COL", help="one correlation per value of this column (e.g. pair_dataset)")
