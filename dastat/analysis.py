@@ -58,8 +58,8 @@ from .provenance import records_of
 if TYPE_CHECKING:  # pandas is imported only when a table is read
     import pandas as pd
 
-__all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where", "interval_columns",
-           "format_p", "COEFFICIENTS", "CI_METHODS"]
+__all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where",
+           "interval_columns", "format_p", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
 
 #: The three coefficients, in the order they are reported.
 COEFFICIENTS = ("pearson", "spearman", "kendall")

@@ -253,7 +253,8 @@ def test_tilde_and_variables_in_paths(tmp_path, capsys, monkeypatch, reference_d
     monkeypatch.setenv("DASTAT_TEST_OUT", str(tmp_path / "out"))
     (tmp_path / "out").mkdir()
     write_cifar100(tmp_path / "cifar")
-    (tmp_path / "r56.pth").write_bytes((reference_dir / "repdistiller/resnet56_vanilla/ckpt_epoch_240.pth").read_bytes())
+    checkpoint = reference_dir / "repdistiller" / "resnet56_vanilla" / "ckpt_epoch_240.pth"
+    (tmp_path / "r56.pth").write_bytes(checkpoint.read_bytes())
     assert expand_path("imagefolder:~/imagenet") == f"imagefolder:{tmp_path}/imagenet"
     code, out, err = _run(["score", "--teacher", "~/r56.pth", "--data", "cifar100:~/cifar", "--da", "identity",
                            "--max-images", "64", "--no-progress", "--out", "$DASTAT_TEST_OUT/r.json"], capsys)

@@ -123,6 +123,7 @@ class Engine:
             from tqdm.auto import tqdm
 
             bar = tqdm(disable=True)
+        n_blocks = 0
         for n_blocks, block in enumerate(self.protocol.stream(self.data.train, self.rank, self.world_size), 1):
             self._step(block)
             bar.update(self.world_size)
@@ -157,7 +158,8 @@ class Engine:
             extra["degenerate_teacher"] = self.probe.reason
         return ScoreResult(
             da=c.aug.spec, t_stddev=tstd.value, t_stddev_ci=tstd.ci, teacher_entropy=ent.value,
-            teacher_entropy_ci=bounded_interval("teacher_entropy", ent.value, ent.ci), protocol=self.protocol.name, n_forward=n_forward, n_images=n_images,
+            teacher_entropy_ci=bounded_interval("teacher_entropy", ent.value, ent.ci), protocol=self.protocol.name,
+            n_forward=n_forward, n_images=n_images,
             n_units=tstd.n_units, unit=c.unit, seconds=round(seconds, 3),
             relative_half_width=tstd.relative_half_width, converged=c.converged,
             teacher=self.teacher.source, data=self.data.spec, seed=self.config.seed, extra=extra,
