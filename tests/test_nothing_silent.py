@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import warnings
 
 import pytest
@@ -289,4 +288,3 @@ def test_dastat_warnings_are_one_line(capsys):
 
     _show_warning(DastatWarning("check this"), DastatWarning, "f.py", 1, file=None, _default=w.showwarning)
     assert capsys.readouterr().err == "dastat: warning: check this\n"
-    assert os.environ.get("DASTAT_PROGRESS_SECONDS") is None
