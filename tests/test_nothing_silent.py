@@ -288,3 +288,24 @@ def test_dastat_warnings_are_one_line(capsys):
 
     _show_warning(DastatWarning("check this"), DastatWarning, "f.py", 1, file=None, _default=w.showwarning)
     assert capsys.readouterr().err == "dastat: warning: check this\n"
+
+
+def test_a_race_cut_short_says_what_budget_would_decide_it():
+    from types import SimpleNamespace
+
+    from dastat.cli.tune import summary
+    from dastat.scoring.race_report import budget_to_decide
+
+    # by hand: dropped once r / (se · sqrt(n0 / n)) ≥ q, i.e. n = n0 (q se / r)²; tied once
+    # r + q se sqrt(n0 / n) < tol, i.e. n = n0 (q se / (tol - r))²; whichever is smaller
+    diffs = {"b": (0.02, 0.02), "c": (0.002, 0.01)}
+    need = budget_to_decide(lambda j, i: diffs[j], "a", ["a", "b", "c"], 2.0, 0.01, 1000)
+    assert need == math.ceil(1000 * max((2 * 0.02 / 0.02) ** 2, (2 * 0.01 / 0.008) ** 2))
+    assert budget_to_decide(lambda j, i: (0.01, math.nan), "a", ["a", "b"], 2.0, 0.01, 1000) is None
+    settings = dict(stopped="budget", looks_images=[1024, 1536, 2048], candidates=3, alpha=0.05, tolerance=0.01,
+                    max_images=2048, images=2048, undecided=2, decide_max_images=8100, edge=[],
+                    too_small_to_race=None)
+    result = SimpleNamespace(best="a", settings=settings, total_forward=5000, full_scoring_forward=6000)
+    lines = summary(result)
+    assert lines[-1] == ("the budget cut the race short: 2 candidates are neither dropped nor tied within 0.01; "
+                         "about --max-images 8,100 would decide them")

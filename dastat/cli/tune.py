@@ -124,6 +124,8 @@ def summary(result) -> list[str]:
                      f"{small['max_images']:,}) would race this grid; with --max-images {s['max_images']:,} the race "
                      "looked once, at the budget, so it saved no forwards")
     elif s.get("undecided", 0) > 1:
+        more = (f"about --max-images {s['decide_max_images']:,} would decide them" if s.get("decide_max_images")
+                else "a larger --max-images may tell them apart")
         lines.append(f"the budget cut the race short: {s['undecided']} candidates are neither dropped nor tied "
-                     f"within {s['tolerance']:g}; a larger --max-images may tell them apart")
+                     f"within {s['tolerance']:g}; {more}")
     return lines

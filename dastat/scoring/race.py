@@ -35,7 +35,7 @@ from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
 from .protocols import FastProtocol, budget_blocks
-from .race_report import grid_edges, race_budget
+from .race_report import budget_to_decide, grid_edges, race_budget
 
 ALPHA = 0.05
 TOLERANCE = 0.01
@@ -298,11 +298,25 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
                 "candidates": len(candidates), "stopped": race.stopped or _stopped_early(ranking),
                 "images": max(r.n_images for r in ranking),
                 "undecided": len(race.live) if race.stopped == "budget" else 0,
+                "decide_max_images": _decide(race, engine, ranking, config),
                 "edge": grid_edges(best, [grids] if isinstance(grids, str) else list(grids)) if best else [],
                 "too_small_to_race": race_budget(race.looks, config.batch_size, _views_in_a_race(config, das, views,
                                                                                                data.num_classes),
                                                  FIRST_LOOK)}
     return TuneResult(records, ranking.total_forward, full, settings)
+
+
+def _decide(race: Race, engine: Engine, ranking, config: ScoreConfig) -> int | None:
+    """The ``--max-images`` that would decide a race the budget stopped with more than one live candidate."""
+    if race.stopped != "budget" or len(race.live) < 2:
+        return None
+    diffs = PairedDifferences({c.aug.spec: c.tstd.synced() for c in engine.collectors if c.aug.spec in race.live})
+    if len(diffs.sections) < 2:
+        return None
+    images = max(r.n_images for r in ranking if r.da in race.live)
+    need = budget_to_decide(diffs, race.best, race.live, float(race.reference(len(diffs.sections)).isf(race.level)),
+                            race.tolerance, images)
+    return None if need is None else int(math.ceil(need * config.max_images / images))
 
 
 def _views_in_a_race(config: ScoreConfig, das: Sequence, views: Sequence[int], num_classes: int) -> list[int]:

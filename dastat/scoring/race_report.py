@@ -3,6 +3,9 @@
 * :func:`grid_edges` — a best candidate whose strength is the largest or smallest value
   its grid offers may only be the best *of the grid*: a stronger (or weaker) value may
   be better still, so the grid should be extended before the answer is trusted.
+* :func:`budget_to_decide` — a race the budget stopped with candidates neither dropped nor
+  tied: the images that would decide every one of them, from each live candidate's
+  difference to the best and its standard error, which shrinks as ``1/sqrt(n)``.
 * :func:`race_budget` — a race looks first after :data:`~dastat.scoring.race.FIRST_LOOK`
   blocks; a budget of no more blocks than that looks once, at the budget, so the race
   saves nothing. It says what ``--max-images`` (and how many forwards) would give two looks.
@@ -61,3 +64,28 @@ def race_budget(looks: Sequence[int], batch_size: int, views_per_image: Sequence
     max_images = int(math.ceil(images * max(1.0, (1 + worst) / 2)))
     forwards = int(images * (1 + sum(views_per_image)))
     return {"max_images": max_images, "forwards": forwards}
+
+
+def budget_to_decide(diffs, best: str, live: Sequence[str], quantile: float, tolerance: float,
+                     images: int) -> int | None:
+    """The images per candidate with which every live candidate would be dropped or tied with ``best``.
+
+    ``diffs(j, best)`` is ``(r, se)``, the relative difference and its standard error after ``images``; with
+    ``n`` images the error is ``se · sqrt(images / n)``. Candidate ``j`` is dropped once ``r / se_n`` reaches
+    ``quantile`` (the level of the next drop) and tied once ``r + quantile · se_n`` is below ``tolerance``;
+    whichever comes first decides it. None when a difference has no standard error.
+
+    >>> budget_to_decide(lambda j, i: (0.02, 0.02), "a", ["a", "b"], 2.0, 0.01, 1000)  # (2 · 0.02 / 0.02)² = 4
+    4000
+    """
+    need = 0.0
+    for j in live:
+        if j == best:
+            continue
+        r, se = diffs(j, best)
+        if not (math.isfinite(r) and math.isfinite(se)) or se <= 0:
+            return None
+        ways = [(quantile * se / r) ** 2 if r > 0 else math.inf,
+                (quantile * se / (tolerance - r)) ** 2 if r < tolerance else math.inf]
+        need = max(need, min(ways))
+    return int(math.ceil(images * need)) if math.isfinite(need) and need > 0 else None
