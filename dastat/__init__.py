@@ -35,6 +35,7 @@ _EXPORTS = {
     "evaluate": "dastat.evaluation",
     "correlate": "dastat.analysis",
     "correlate_groups": "dastat.analysis",
+    "load_results": "dastat.analysis",
     "UserError": "dastat.errors",
 }
 

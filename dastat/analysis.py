@@ -7,20 +7,27 @@ two-sided p-value and a bootstrap confidence interval:
 
 - **Pearson** r, p-value from the exact null distribution for normal data
   (``scipy.stats.pearsonr``);
-- **Spearman** rho (Pearson on average ranks, so ties share a rank), p-value from the
-  t approximation with n - 2 degrees of freedom (``scipy.stats.spearmanr``);
+- **Spearman** rho (Pearson on average ranks, so ties share a rank), p-value exact over
+  all pairings up to 9 pairs, else from the t approximation with n - 2 degrees of
+  freedom (``scipy.stats.spearmanr``);
 - **Kendall tau-b** (ties corrected; scipy's default and the variant whose values the
   paper printed: on its ImageNet setting, which has ties, tau-b = 0.286 rounds to the
   printed 0.29, while tau-a = 0.278 and tau-c = 0.282 do not), p-value exact when there
   are no ties and n is small, otherwise the tie-corrected normal approximation
   (``scipy.stats.kendalltau``).
 
-Intervals come from the bootstrap over **pairs** (each resample draws n (x, y) rows with
-replacement, so the dependence between x and y is kept), seeded and vectorised over
-resamples. The default is the bias-corrected and accelerated (BCa) interval: with nine
-points and coefficients near 1 the bootstrap distribution is skewed and biased, which
-the plain percentile interval ignores; ``method="percentile"`` gives that one.
-Resamples in which a column is constant have no correlation and are dropped.
+Small samples are not given numbers they cannot support: Spearman's p-value is exact
+(over all n! pairings) up to 9 pairs, where the t approximation is poor (it gives p = 0
+for any perfect rank correlation); fewer than 5 pairs get no interval at all.
+
+Intervals come from ``scipy.stats.bootstrap`` over **pairs** (each resample draws n
+(x, y) rows with replacement, so the dependence between x and y is kept), seeded, with
+the coefficients vectorised over resamples. The default is the bias-corrected and
+accelerated (BCa) interval: with nine points and coefficients near 1 the bootstrap
+distribution is skewed and biased, which the plain percentile interval ignores;
+``method="percentile"`` gives that one. Where scipy cannot compute an interval (a
+resample with a constant column has no correlation; a perfect correlation has no spread
+among resamples) the interval is ``(nan, nan)`` and ``extra["ci_note"]`` says why.
 
 :func:`correlate_groups` applies :func:`correlate` to each group of a table (one
 setting per group), and :func:`read_table` loads the tables the other commands write.
@@ -32,6 +39,8 @@ setting per group), and :func:`read_table` loads the tables the other commands w
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import math
 import os
@@ -49,8 +58,8 @@ from .provenance import records_of
 if TYPE_CHECKING:  # pandas is imported only when a table is read
     import pandas as pd
 
-__all__ = ["Correlation", "correlate", "correlate_groups", "read_table", "apply_where", "interval_columns",
-           "format_p", "COEFFICIENTS", "CI_METHODS"]
+__all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where",
+           "interval_columns", "format_p", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
 
 #: The three coefficients, in the order they are reported.
 COEFFICIENTS = ("pearson", "spearman", "kendall")
@@ -66,7 +75,7 @@ class Correlation:
     """Pearson, Spearman and Kendall (tau-b) coefficients of n pairs, with p-values and intervals.
 
     Intervals are ``(low, high)`` at ``confidence_level``; ``(nan, nan)`` when no bootstrap
-    was asked for (``n_resamples=0``).
+    was asked for (``n_resamples=0``) or none could be made honestly (``extra["ci_note"]`` says why).
     """
 
     n: int
@@ -154,55 +163,75 @@ def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 _ROWS = {"pearson": _pearson_rows, "spearman": _spearman_rows, "kendall": _kendall_rows}
 
 
-# --------------------------------------------------------------------------- bootstrap
+# --------------------------------------------------------------------------- bootstrap and p-values
 
-def _bca_interval(estimate: float, boot: np.ndarray, jack: np.ndarray, level: float) -> tuple[float, float]:
-    """Efron's BCa interval from the bootstrap replicates and the leave-one-out estimates."""
-    from scipy.special import ndtr, ndtri
-
-    b = len(boot)
-    # Ties with the estimate count half (a coefficient of exactly 1 recurs in many resamples);
-    # the clip keeps the bias correction finite when the estimate is outside every replicate.
-    below = (np.count_nonzero(boot < estimate) + 0.5 * np.count_nonzero(boot == estimate)) / b
-    z0 = ndtri(np.clip(below, 0.5 / b, 1 - 0.5 / b))
-    jack = jack[np.isfinite(jack)]
-    d = jack.mean() - jack if len(jack) > 1 else np.zeros(1)
-    denom = 6.0 * (d * d).sum() ** 1.5
-    accel = (d ** 3).sum() / denom if denom > 0 else 0.0
-    alpha = (1 - level) / 2
-    z = ndtri(np.array([alpha, 1 - alpha]))
-    adjusted = ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z)))
-    low, high = np.percentile(boot, 100 * adjusted)
-    return float(low), float(high)
+#: Fewer pairs than this get no bootstrap interval: a resample of 3 or 4 pairs often repeats one pair
+#: (no correlation) or reproduces the sample, so the bootstrap distribution is too coarse to mean anything.
+MIN_BOOTSTRAP_PAIRS = 5
+#: Up to this many pairs, Spearman's p-value comes from all n! pairings (at most 362,880), not the t approximation.
+EXACT_SPEARMAN_PAIRS = 9
 
 
-def _percentile_interval(boot: np.ndarray, level: float) -> tuple[float, float]:
-    alpha = (1 - level) / 2
-    low, high = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
-    return float(low), float(high)
+def _intervals(x: np.ndarray, y: np.ndarray, *, n_resamples: int, level: float, method: str,
+               seed: int | None) -> tuple[dict[str, tuple[float, float]], str | None]:
+    """Each coefficient's interval from ``scipy.stats.bootstrap`` over pairs, and why some are missing (or None).
 
+    Every coefficient sees the same resamples (one generator per coefficient, all seeded alike). An interval
+    scipy cannot compute (a resample with a constant column, or a bootstrap distribution with no spread, as
+    for a perfect correlation) is ``(nan, nan)``, not a made-up one.
+    """
+    import warnings
 
-def _intervals(x: np.ndarray, y: np.ndarray, estimates: Mapping[str, float], *, n_resamples: int,
-               level: float, method: str, seed: int | None) -> dict[str, tuple[float, float]]:
-    n = len(x)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    xb, yb = x[idx], y[idx]
-    if method == "bca":
-        keep = ~np.eye(n, dtype=bool)
-        xj = np.broadcast_to(x, (n, n))[keep].reshape(n, n - 1)
-        yj = np.broadcast_to(y, (n, n))[keep].reshape(n, n - 1)
-    out = {}
+    from scipy import stats
+
+    if len(x) < MIN_BOOTSTRAP_PAIRS:
+        return ({name: (math.nan, math.nan) for name in COEFFICIENTS},
+                f"no intervals: {len(x)} pairs are too few for a bootstrap (at least {MIN_BOOTSTRAP_PAIRS})")
+    out, missing = {}, []
     for name, rows in _ROWS.items():
-        boot = rows(xb, yb)
-        boot = boot[np.isfinite(boot)]  # resamples with a constant column have no coefficient
-        if len(boot) < 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's degenerate-data warning: reported below as a missing interval
+            ci = stats.bootstrap((x, y), lambda a, b, axis=-1: rows(a, b), paired=True, vectorized=True,
+                                 n_resamples=n_resamples, confidence_level=level,
+                                 method="BCa" if method == "bca" else "percentile",
+                                 rng=np.random.default_rng(seed)).confidence_interval
+        out[name] = (float(ci.low), float(ci.high))
+        if not (math.isfinite(out[name][0]) and math.isfinite(out[name][1])):
             out[name] = (math.nan, math.nan)
-        elif method == "bca":
-            out[name] = _bca_interval(estimates[name], boot, rows(xj, yj), level)
-        else:
-            out[name] = _percentile_interval(boot, level)
-    return out
+            missing.append(name)
+    note = None
+    if missing:
+        note = (f"no {', '.join(missing)} interval: the bootstrap is degenerate here (a resample with a constant "
+                "column, or no spread among resamples, as for a perfect correlation)")
+    return out, note
+
+
+@functools.lru_cache(maxsize=2)
+def _pairings(n: int) -> np.ndarray:
+    """All n! permutations of ``range(n)``, one per row."""
+    flat = itertools.chain.from_iterable(itertools.permutations(range(n)))
+    return np.fromiter(flat, dtype=np.intp, count=math.factorial(n) * n).reshape(-1, n)
+
+
+def spearman_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Spearman's rho: exact over all pairings up to :data:`EXACT_SPEARMAN_PAIRS` pairs,
+    else scipy's t approximation, which is never below the exact test's smallest possible value ``2 / n!``.
+
+    >>> round(spearman_p(np.array([1.0, 2, 3]), np.array([3.0, 2.2, 1])), 4)  # the t approximation says 0
+    0.3333
+    """
+    from scipy import stats
+
+    n = len(x)
+    if n <= EXACT_SPEARMAN_PAIRS:
+        # rho of every pairing of x's ranks with a permutation of y's ranks; ties keep their average ranks.
+        a, b = stats.rankdata(x), stats.rankdata(y)
+        a, b = a - a.mean(), b - b.mean()
+        pairings = _pairings(n)
+        rho = (b[pairings] @ a) / math.sqrt((a @ a) * (b @ b))
+        observed = float(b @ a) / math.sqrt((a @ a) * (b @ b))
+        return float(np.mean(np.abs(rho) >= abs(observed) * (1 - 1e-12)))
+    return max(float(stats.spearmanr(x, y).pvalue), 2 / math.factorial(n))
 
 
 # --------------------------------------------------------------------------- public API
@@ -245,8 +274,11 @@ def correlate(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, 
     Examples
     --------
     >>> r = correlate([0.1, 0.2, 0.3, 0.4], [1.0, 1.3, 1.2, 1.9], n_resamples=500)
-    >>> round(r.pearson, 3), round(r.kendall, 3)
-    (0.867, 0.667)
+    >>> round(r.pearson, 3), round(r.kendall, 3), r.pearson_ci
+    (0.867, 0.667, (nan, nan))
+    >>> r.extra["ci_note"]
+    'no intervals: 4 pairs are too few for a bootstrap (at least 5)'
+    >>> r = correlate([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [1.0, 1.3, 1.2, 1.9, 1.7, 2.4], n_resamples=500)
     >>> r.pearson_ci[0] <= r.pearson <= r.pearson_ci[1]
     True
     """
@@ -277,17 +309,19 @@ def correlate(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, 
     est = {name: float(rows(xa, ya)) for name, rows in _ROWS.items()}
     pvalues = {
         "pearson": float(stats.pearsonr(xa, ya).pvalue),
-        "spearman": float(stats.spearmanr(xa, ya).pvalue),
+        "spearman": spearman_p(xa, ya),
         "kendall": float(stats.kendalltau(xa, ya, variant="b").pvalue),
     }
+    note = None
     if n_resamples:
-        cis = _intervals(xa, ya, est, n_resamples=int(n_resamples), level=confidence_level, method=method,
-                         seed=seed)
+        cis, note = _intervals(xa, ya, n_resamples=int(n_resamples), level=confidence_level, method=method,
+                               seed=seed)
     else:
         cis = {name: (math.nan, math.nan) for name in COEFFICIENTS}
     return Correlation(
         n=n, **est, **{f"{k}_p": v for k, v in pvalues.items()}, **{f"{k}_ci": v for k, v in cis.items()},
         confidence_level=confidence_level, ci_method=method, n_resamples=int(n_resamples), seed=seed, group=group,
+        extra={"ci_note": note} if note else {},
     )
 
 
@@ -343,19 +377,10 @@ def read_table(source: Any) -> "pd.DataFrame":
         path = Path(source)
         if not path.is_file():
             raise UserError(f"cannot read {path}: no such file")
-        suffix = path.suffix.lower()
-        try:
-            if suffix == ".csv":
-                frame = pd.read_csv(path)
-            elif suffix == ".json":
-                records = records_of(json.loads(path.read_text(encoding="utf-8")))
-                if records is None or not all(isinstance(r, dict) for r in records):
-                    raise UserError(f"{path} must hold a JSON list of records (objects), one per row")
-                frame = pd.DataFrame.from_records(records)
-            else:
-                raise UserError(f"cannot read {path}: the file must end in .csv or .json")
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        if path.suffix.lower() == ".csv":
+            frame = _read_csv(path)
+        else:
+            frame = pd.DataFrame.from_records(load_results(path)["results"])
     elif isinstance(source, Sequence) and all(isinstance(r, Mapping) for r in source):
         frame = pd.DataFrame.from_records(list(source))
     else:
@@ -363,6 +388,56 @@ def read_table(source: Any) -> "pd.DataFrame":
     if frame.empty:
         raise UserError("the table has no rows")
     return frame
+
+
+def _read_csv(path: Path) -> "pd.DataFrame":
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    """A results file of any dastat command, in the one shape they all write: ``{"provenance": ...,
+    "results": [records], ...}`` (what else the file holds, e.g. a sweep's ``correlations``, is kept).
+
+    Reads ``.json`` files of every command and the older shapes (a bare list of records, ``validate``'s
+    ``{"rows": ...}`` and ``{"scores": ...}``; their provenance is None when they had none), and ``.csv``
+    files, whose provenance comes from the ``<file>.provenance.json`` sidecar when there is one.
+    """
+    path = Path(os.path.expandvars(os.path.expanduser(str(path))))
+    if not path.is_file():
+        raise UserError(f"cannot read {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from .provenance import sidecar_path
+
+        frame = _read_csv(path)
+        sidecar = sidecar_path(path)
+        record = _json_of(sidecar).get("provenance") if sidecar.is_file() else None
+        return {"provenance": record, "results": json_safe(frame.to_dict(orient="records"))}
+    if suffix != ".json":
+        raise UserError(f"cannot read {path}: the file must end in .csv or .json")
+    loaded = _json_of(path)
+    records = records_of(loaded)
+    if records is None or not all(isinstance(r, dict) for r in records):
+        raise UserError(f"{path} holds no dastat results: a JSON list of records (objects), or an object with "
+                        "them under \"results\"")
+    doc = dict(loaded) if isinstance(loaded, dict) else {}
+    for key in ("results", "rows", "scores"):
+        doc.pop(key, None)
+    return {"provenance": doc.pop("provenance", None), "results": records, **doc}
+
+
+def _json_of(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _require_columns(frame: "pd.DataFrame", columns: Iterable[str]) -> None:

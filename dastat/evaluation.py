@@ -6,6 +6,12 @@ calibration error (ECE) over 15 equal-width confidence bins ``(i/15, (i+1)/15]``
 ``Σ_b |n_b| / N · |accuracy_b − mean confidence_b|``, with the confidence being the
 top class's softmax probability (Guo et al., 2017).
 
+A checkpoint that records its own accuracy (RepDistiller's ``best_acc``, or ``acc``,
+``accuracy``, ``test_acc``, ``acc1``, ``top1``) gets it beside the measured top-1
+(``recorded_top1``), and a gap of more than :data:`GAP_POINTS` points is a
+:class:`~dastat.errors.DastatWarning`: the one comparison that catches a bad download,
+the wrong normalisation or the wrong data.
+
 >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
 >>> topk_correct(logits, torch.tensor([0, 0]), (1,))
 {1: 1}
@@ -21,9 +27,44 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import UserError
+from .errors import DastatWarning, UserError
 
 ECE_BINS = 15
+#: Checkpoint entries that record the checkpoint's own test accuracy, in the order they are looked for.
+RECORDED_KEYS = ("best_acc", "acc", "accuracy", "test_acc", "best_acc1", "acc1", "top1")
+#: A measured top-1 this many percentage points from the recorded one is warned about.
+GAP_POINTS = 5.0
+
+
+def recorded_accuracy(teacher: Any) -> tuple[str, float] | None:
+    """``(entry, top-1 as a fraction)`` that a checkpoint records for itself, or None.
+
+    Values above 1 are percentages (RepDistiller stores ``best_acc`` as 72.34); values outside
+    [0, 100] are not accuracies and are ignored.
+
+    >>> class T: meta = {"extras": {"epoch": 240, "best_acc": 72.34}}
+    >>> recorded_accuracy(T())
+    ('best_acc', 0.7234)
+    """
+    extras = (getattr(teacher, "meta", None) or {}).get("extras") or {}
+    for key in RECORDED_KEYS:
+        value = extras.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100:
+            return key, value / 100 if value > 1 else float(value)
+    return None
+
+
+def check_against_record(teacher: Any, top1: float, n_images: int) -> tuple[str, float] | None:
+    """The recorded accuracy, after warning once when the measured ``top1`` is far from it."""
+    recorded = recorded_accuracy(teacher)
+    if recorded is not None and abs(top1 - recorded[1]) * 100 > GAP_POINTS:
+        import warnings
+
+        warnings.warn(f"the checkpoint records {100 * recorded[1]:.2f}% as {recorded[0]!r}, but its top-1 measured "
+                      f"here is {100 * top1:.2f}% on {n_images:,} test images; likely causes: a damaged or wrong "
+                      "download, the wrong normalisation (--mean/--std), or other data than it was trained on",
+                      DastatWarning, stacklevel=3)
+    return recorded
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, int]:
@@ -72,6 +113,9 @@ class EvalResult:
     seconds: float
     inputs: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The top-1 the checkpoint records for itself (a fraction) and the entry it is under; None when it has none.
+    recorded_top1: float | None = None
+    recorded_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -121,7 +165,9 @@ def evaluate(teacher: Any = None, data: Any = None, *, max_images: int | None = 
     with torch.inference_mode():
         for x, y in data.test.batches(batch_size):
             totals.update(teacher(x.to(dev, non_blocking=True)), y)
+    recorded = check_against_record(teacher, totals.hits[1] / totals.n, totals.n)
     return EvalResult(
+        recorded_top1=recorded and recorded[1], recorded_key=recorded and recorded[0],
         top1=totals.hits[1] / totals.n, top5=totals.hits[5] / totals.n, loss=totals.loss / totals.n,
         ece=ece_from_bins(totals.bins), n_images=totals.n, teacher=getattr(teacher, "source", str(teacher)),
         data=data.spec, seconds=round(time.perf_counter() - start, 3), inputs=describe_inputs(teacher, data),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .io import atomic_write_text
+from .provenance import records_of
 from .stats.direction import direction
 
 __all__ = ["html_report", "write_html_report", "validation_report", "records_table", "recommendation", "fmt",
@@ -378,7 +379,7 @@ def validation_report(path: str | os.PathLike, folder: str | os.PathLike) -> Pat
     results = json.loads((folder / "results.json").read_text())
     config_path = folder / "validate.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    rows = results["rows"]
+    rows = records_of(results) or []  # {"results": ...}, or "rows" in folders written before that shape
     outcomes = [y for y in ("test_loss", "test_acc") if rows and all(r.get(y) is not None for r in rows)]
     setting = {"teacher": config.get("teacher") or "bundled resnet20", "data": config.get("data") or "fashion-mnist",
                "student": config.get("student"), "recipe": config.get("recipe"), "seeds": config.get("seeds")}

@@ -149,14 +149,20 @@ def write_csv_sidecar(csv_path: str | os.PathLike, record: dict[str, Any]) -> Pa
     return atomic_write_text(sidecar_path(csv_path), json.dumps({"provenance": record}, indent=2) + "\n")
 
 
+#: Where files written before every command used ``{"provenance", "results"}`` kept their records.
+OLDER_RECORD_KEYS = ("rows", "scores")
+
+
 def records_of(loaded: Any) -> list | None:
-    """The result records of a loaded JSON file: a bare list (older files), or the list under
-    ``"results"`` (or ``"rows"``) of an object that also carries ``"provenance"``; None otherwise."""
+    """The result records of a loaded JSON file: the list under ``"results"`` of the object every command
+    writes, a bare list, or the list under ``"rows"``/``"scores"`` (older ``validate`` files); None otherwise."""
     if isinstance(loaded, dict):
-        loaded = loaded.get("results", loaded.get("rows"))
+        key = next((k for k in ("results", *OLDER_RECORD_KEYS) if k in loaded), None)
+        loaded = loaded.get(key) if key else None
     return loaded if isinstance(loaded, list) else None
 
 
-def with_provenance(results: list, record: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object dastat writes: ``{"provenance": record, "results": results}``."""
-    return {"provenance": record, "results": results}
+def with_provenance(results: list, record: dict[str, Any] | None, **more: Any) -> dict[str, Any]:
+    """The one JSON shape every command writes: ``{"provenance": record, "results": results}``, and after
+    them whatever else belongs to the whole run (``more``: a race's forwards, a sweep's correlations)."""
+    return {"provenance": record, "results": results, **more}

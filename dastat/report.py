@@ -53,25 +53,33 @@ def _distinct(r: ScoreResult) -> str:
     return "" if flag is None else ("yes" if flag else "no")
 
 
+def _rank_cell(r: ScoreResult, i: int, ranked: bool) -> str:
+    if not ranked:
+        return "-"
+    rank = r.extra.get("rank", i)
+    return "–" if rank is None else str(rank)
+
+
 def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
-    """A plain-text table: one row per DA, T. stddev with its 95% interval and companions."""
+    """A plain-text table: one row per DA, T. stddev with its 95% interval, companions, and what it cost
+    (the originals it used, ``images``, and the model forwards on them and their views, ``forwards``)."""
     with_student = any(r.extra.get("ce_cov") is not None for r in results)
     ce_name = "ce_cov" if with_student else "ce_cov_t"
     header = ["#", "DA", "T. stddev", "95% CI", "±%"]
     if ranked:
         header.append("≠next")
-    header += ["entropy", ce_name, "affinity", "KL view", "order viol.", "forwards", "s"]
+    header += ["entropy", ce_name, "affinity", "KL view", "order viol.", "images", "forwards", "s"]
     rows = []
     for i, r in enumerate(results, 1):
         lo, hi = r.t_stddev_ci
         half = r.relative_half_width
-        row = [str(i) if ranked else "-", r.da, _num(r.t_stddev), f"[{_num(lo)}, {_num(hi)}]",
+        row = [_rank_cell(r, i, ranked), r.da, _num(r.t_stddev), f"[{_num(lo)}, {_num(hi)}]",
                _num(100 * half if math.isfinite(half) else None, ".1f")]
         if ranked:
             row.append(_distinct(r))
         row += [_num(r.teacher_entropy, ".3f"), _num(_stat(r, ce_name), ".3e"), _num(_stat(r, "affinity"), ".3f"),
                 _num(_stat(r, "kl_view"), ".4f"), _num(_stat(r, "order_violation"), ".3f"),
-                f"{r.n_forward:,}", f"{r.seconds:.1f}"]
+                f"{r.n_images:,}", f"{r.n_forward:,}", f"{r.seconds:.1f}"]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
 
@@ -89,7 +97,9 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
     if r.protocol == "paper":
         what += f", {r.extra.get('epochs')} epochs"
     else:
-        what += f", target ±{100 * r.extra.get('precision', 0):.1f}% or {r.extra.get('max_images'):,} images per DA"
+        budget = r.extra.get("max_images")
+        what += (f", until ±{100 * r.extra.get('precision', 0):.1f}% or a budget per DA of {budget:,} images or "
+                 f"{2 * budget:,} model forwards, whichever comes first")
     line = (f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. "
             f"{direction('t_stddev').capitalize()} T. stddev is better; 95% intervals.")
     if "distinct_from_next" in r.extra:
@@ -102,8 +112,12 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
     """A self-contained Markdown report: the ranking, every statistic with its interval, a glossary, and
     how the run was made (``provenance``, as :func:`dastat.provenance.provenance` records it)."""
     names = [n for n in COLUMNS if any(_stat(r, n) is not None for r in results)]
+    from .budget import notes
+
     out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
-           format_table(results, ranked=ranked), "```", "", "## Every statistic with its 95% interval", ""]
+           format_table(results, ranked=ranked), "```", ""]
+    out += [f"- {note}" for note in notes(results)] + ([""] if notes(results) else [])
+    out += ["## Every statistic with its 95% interval", ""]
     out.append("| DA | " + " | ".join(names) + " |")
     out.append("|---" * (len(names) + 1) + "|")
     for r in results:
@@ -124,7 +138,9 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
         out += ["", f"Ranked by `{results[0].extra['rank_by']}`. *≠next* compares each DA with the one ranked "
                 "below it: a paired delete-one-section jackknife t-test on the difference (all DAs saw the same "
                 "images and base views), Holm–Bonferroni corrected over the adjacent pairs, level 0.05."]
-    out += ["", "Intervals: delete-one-section jackknife over 32 sections of independent units, Student t.", ""]
+    out += ["", "Intervals: delete-one-section jackknife over 32 sections of independent units, Student t; those of "
+            "statistics that cannot be negative are drawn on the log scale (shares: the logit scale), so they "
+            "stay within their bounds.", ""]
     if provenance:
         out += ["## Provenance", "", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     return "\n".join(out)

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 from .errors import UserError
 from .io import atomic_write_text
 from .kd.rundir import read_json
-from .provenance import provenance, write_csv_sidecar
+from .provenance import provenance, records_of, with_provenance, write_csv_sidecar
 
 KIND = "dastat validate"
 
@@ -45,6 +45,7 @@ class ValidationResult:
     out: Path
     rows: list[dict[str, Any]]
     correlations: dict[str, Any]
+    provenance: dict[str, Any] | None = None
 
     def to_frame(self):
         import pandas as pd
@@ -52,8 +53,10 @@ class ValidationResult:
         return pd.DataFrame(self.rows)
 
     def to_json(self) -> str:
-        """The table's records and the correlations, as ``validate --json`` prints them."""
-        return json.dumps({"rows": self.rows, "correlations": self.correlations}, indent=2, default=str)
+        """What ``validate --json`` prints and ``results.json`` holds: dastat's one JSON shape, the table's rows
+        as ``results`` beside the provenance, and the correlations."""
+        return json.dumps(with_provenance(self.rows, self.provenance, correlations=self.correlations), indent=2,
+                          default=str)
 
 
 def _slug(spec: str) -> str:
@@ -92,16 +95,16 @@ def _scores(out: Path, das: list[str], options: dict[str, Any], record: dict[str
 
     path = out / "scores.json"
     if path.exists():
-        stored = read_json(path, "delete it to score the DAs again")
-        stored = {"scores": stored} if isinstance(stored, list) else stored  # written before it had provenance
-        if not isinstance(stored, dict) or not isinstance(stored.get("scores"), list):
+        # Any shape dastat wrote: {"provenance", "results"}, or the older bare list and {"scores": ...}.
+        stored = records_of(read_json(path, "delete it to score the DAs again"))
+        if stored is None or not all(isinstance(r, dict) and "da" in r for r in stored):
             raise UserError(f"{path} is not a dastat scores file; delete it to score the DAs again")
         log(f"scores: reusing {path}")
-        return {r["da"]: r for r in stored["scores"]}
+        return {r["da"]: r for r in stored}
     ranking = scoring.rank(das, options["teacher"], options["data"], student=options["student"], device=device,
                            progress=progress, **options["score_options"])
     scores = ranking.to_records()
-    atomic_write_text(path, json.dumps({"scores": scores, "provenance": record}, indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(with_provenance(scores, record), indent=2, default=str) + "\n")
     log(f"scores: {len(scores)} DAs ranked, written to {path}")
     return {r["da"]: r for r in scores}
 
@@ -187,8 +190,9 @@ def validate(
                              command=command, log=log)
     table = _table(finals, by_da)
     correlations = _correlations(table)
-    _write_table(out, table, correlations, record)
-    return ValidationResult(out, table, correlations)
+    result = ValidationResult(out, table, correlations, record)
+    _write_table(out, result)
+    return result
 
 
 def _table(finals: dict[str, list[dict[str, Any]]], by_da: dict[str, Any]) -> list[dict[str, Any]]:
@@ -241,19 +245,17 @@ def _canonical(spec: str, scores: dict[str, Any]) -> str:
     return name
 
 
-def _write_table(out: Path, table: list[dict[str, Any]], correlations: dict[str, Any],
-                 record: dict[str, Any]) -> None:
+def _write_table(out: Path, result: ValidationResult) -> None:
     import pandas as pd
 
-    frame = pd.DataFrame(table)
+    frame = pd.DataFrame(result.rows)
     for column in [c for c in frame.columns if c.endswith("_ci")]:
         frame[f"{column}_low"] = [v[0] if isinstance(v, list) else math.nan for v in frame[column]]
         frame[f"{column}_high"] = [v[1] if isinstance(v, list) else math.nan for v in frame[column]]
         frame = frame.drop(columns=column)
     atomic_write_text(out / "results.csv", frame.to_csv(index=False))
-    write_csv_sidecar(out / "results.csv", record)
-    atomic_write_text(out / "results.json", json.dumps({"rows": table, "correlations": correlations,
-                                                        "provenance": record}, indent=2, default=str) + "\n")
+    write_csv_sidecar(out / "results.csv", result.provenance)
+    atomic_write_text(out / "results.json", result.to_json() + "\n")
 
 
 def format_correlations(correlations: dict[str, Any]) -> str:

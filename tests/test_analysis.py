@@ -6,12 +6,12 @@ import doctest
 import itertools
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from scipy.special import ndtr, ndtri
 
 from dastat import analysis
 from dastat.analysis import correlate, correlate_groups, interval_columns, read_table
@@ -101,10 +101,41 @@ def test_kendall_pvalue_is_exact_by_enumeration():
 
 
 def test_negative_and_perfect_correlation():
-    r = correlate([1, 2, 3, 4], [8, 6, 4, 2], n_resamples=200)
+    r = correlate([1, 2, 3, 4, 5, 6], [12, 10, 8, 6, 4, 2], n_resamples=200)
     assert (r.pearson, r.spearman, r.kendall) == pytest.approx((-1, -1, -1))
-    # every resample of a perfectly monotone set is perfect too
-    assert r.kendall_ci == pytest.approx((-1, -1))
+    # every resample of a perfectly monotone set is perfect too: no spread, so scipy has no interval, and nor do we
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy says its interval is degenerate: that is the point
+        ref = sps.bootstrap(([1, 2, 3, 4, 5, 6], [12, 10, 8, 6, 4, 2]),
+                            lambda u, v, axis=-1: sps.kendalltau(u, v).statistic, paired=True, vectorized=False,
+                            n_resamples=200, rng=np.random.default_rng(0)).confidence_interval
+    assert math.isnan(ref.low) and all(math.isnan(v) for v in r.kendall_ci)
+    assert "kendall" in r.extra["ci_note"] and "degenerate" in r.extra["ci_note"]
+    # the exact p of a perfect rank correlation of 6 pairs is 2 / 6!, not the t approximation's 0
+    assert sps.spearmanr([1, 2, 3, 4, 5, 6], [12, 10, 8, 6, 4, 2]).pvalue == 0
+    assert r.spearman_p == pytest.approx(2 / math.factorial(6))
+
+
+def test_three_points_get_no_interval_and_an_honest_spearman_p(capsys):
+    # the case from the issue: three points, where a BCa interval [-1.00, -0.96] and a Spearman p of 0 were printed
+    x, y = [1.0, 2.0, 3.0], [3.0, 2.2, 1.0]
+    r = correlate(x, y)
+    assert all(math.isnan(v) for name in ("pearson", "spearman", "kendall") for v in getattr(r, f"{name}_ci"))
+    assert "3 pairs are too few" in r.extra["ci_note"]
+    # exact over the 3! pairings, by hand: |rho| = 1 for the identity and the reversal only
+    assert r.spearman_p == pytest.approx(2 / 6)
+    assert r.pearson_p == pytest.approx(sps.pearsonr(x, y).pvalue)
+
+
+def test_spearman_p_is_exact_by_enumeration_up_to_nine_pairs():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=7), rng.normal(size=7)
+    y[3] = y[5]  # a tie in y keeps its average rank under every pairing
+    rho = sps.spearmanr(x, y).statistic
+    rhos = [sps.spearmanr(x, y[list(p)]).statistic for p in itertools.permutations(range(7))]
+    assert correlate(x, y, n_resamples=0).spearman_p == pytest.approx(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+    x, y = rng.normal(size=12), rng.normal(size=12)  # beyond nine pairs: scipy's t approximation
+    assert correlate(x, y, n_resamples=0).spearman_p == pytest.approx(sps.spearmanr(x, y).pvalue, rel=1e-9)
 
 
 # ----------------------------------------------------------------- the paper
@@ -125,9 +156,12 @@ def test_reproduces_every_setting_of_the_paper(paper, paper_csv):
         expected = {"pearson": sps.pearsonr(x, y), "spearman": sps.spearmanr(x, y), "kendall": sps.kendalltau(x, y)}
         for name, ref in expected.items():
             assert round(getattr(r, name), 3) == round(ref.statistic, 3), (setting, name)
+            if name == "spearman":  # nine pairs: exact over all 9! pairings (test_spearman_p_is_exact_...)
+                assert r.spearman_p >= ref.pvalue or r.spearman_p == pytest.approx(ref.pvalue, rel=0.5), setting
+                continue
             assert getattr(r, f"{name}_p") == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300), (setting, name)
             low, high = getattr(r, f"{name}_ci")
-            assert -1 <= low <= high <= 1
+            assert -1 <= low <= high <= 1 or (math.isnan(low) and "degenerate" in r.extra["ci_note"])
 
 
 def test_matches_the_ranges_the_paper_quotes(paper_csv):
@@ -158,31 +192,19 @@ def test_tau_b_is_the_variant_the_paper_printed(paper):
 
 # ----------------------------------------------------------------- bootstrap
 
-def _textbook_bca(x, y, stat, idx, level=0.95):
-    """Efron & Tibshirani (14.10-14.15), one resample at a time."""
-    theta = stat(x, y)
-    boot = np.array([stat(x[i], y[i]) for i in idx])
-    z0 = ndtri((np.sum(boot < theta) + np.sum(boot <= theta)) / (2 * len(boot)))
-    jack = np.array([stat(np.delete(x, i), np.delete(y, i)) for i in range(len(x))])
-    d = jack.mean() - jack
-    a = (d ** 3).sum() / (6 * ((d ** 2).sum()) ** 1.5)
-    z = ndtri([(1 - level) / 2, (1 + level) / 2])
-    return np.percentile(boot, 100 * ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))))
-
-
-def test_bca_interval_matches_textbook_on_the_same_resamples():
+def test_intervals_are_scipy_bootstrap_on_its_own_resamples():
+    # scipy.stats.bootstrap with scipy's own coefficients, seeded alike, gives the same intervals
     rng = np.random.default_rng(7)
     x = rng.normal(size=15)
     y = 0.6 * x + rng.normal(size=15)
     seed, b = 11, 300
-    r = correlate(x, y, n_resamples=b, seed=seed)
-    # The documented resampling: B rows of n indices from numpy's default generator.
-    idx = np.random.default_rng(seed).integers(0, 15, size=(b, 15))
-    assert r.pearson_ci == pytest.approx(_textbook_bca(x, y, lambda u, v: sps.pearsonr(u, v).statistic, idx))
-    assert r.kendall_ci == pytest.approx(_textbook_bca(x, y, lambda u, v: sps.kendalltau(u, v).statistic, idx))
-    p = correlate(x, y, n_resamples=b, seed=seed, method="percentile")
-    boot = [sps.spearmanr(x[i], y[i]).statistic for i in idx]
-    assert p.spearman_ci == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])))
+    for method in ("bca", "percentile"):
+        r = correlate(x, y, n_resamples=b, seed=seed, method=method)
+        for name, fn in (("pearson", sps.pearsonr), ("spearman", sps.spearmanr), ("kendall", sps.kendalltau)):
+            ref = sps.bootstrap((x, y), lambda u, v: fn(u, v).statistic, paired=True, vectorized=False,
+                                n_resamples=b, method="BCa" if method == "bca" else "percentile",
+                                rng=np.random.default_rng(seed)).confidence_interval
+            assert getattr(r, f"{name}_ci") == pytest.approx((ref.low, ref.high), rel=1e-9), (method, name)
 
 
 def test_bca_agrees_with_scipy_bootstrap(paper):

@@ -283,15 +283,18 @@ def test_unknown_student_is_named_as_the_student(capsys):
     assert "student 'resnet9'" in capsys.readouterr().err
 
 
-def test_progress_bar_shows_on_a_terminal_only(small, bundled_teacher, monkeypatch):
-    import tqdm.auto
+def test_progress_is_a_bar_on_a_terminal_and_periodic_lines_in_a_log(small, bundled_teacher, monkeypatch):
+    import sys
 
-    seen = []
-    real = tqdm.auto.tqdm
-    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **kw: seen.append(kw["disable"]) or real(*a, **kw))
-    for progress in (True, False):
+    import dastat.progress
+
+    made, real = [], dastat.progress.progress_bar
+    monkeypatch.setattr(dastat.progress, "progress_bar", lambda *a, **kw: made.append(real(*a, **kw)) or made[-1])
+    for tty, progress in ((True, True), (False, True), (False, False)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty, raising=False)
         dastat.score("flip", bundled_teacher, small, max_images=256, progress=progress)
-    assert seen == [None, True]  # None: tqdm shows the bar only when stderr is a terminal
+    kinds = [type(bar).__name__ for bar in made]
+    assert "tqdm" in kinds[0] and kinds[1:] == ["PeriodicLine", "NoneType"]
 
 
 def test_split_shares_give_each_image_both_of_its_roles_in_a_mixing_draw():

@@ -114,7 +114,8 @@ def test_json_prints_the_results(sweep, tmp_path, capsys):
     assert code == 0, captured.err
     printed = json.loads(captured.out)
     table = pd.read_csv(out / "results.csv")
-    assert [r["da"] for r in printed["rows"]] == list(table["da"])
-    assert [r["test_loss"] for r in printed["rows"]] == pytest.approx(list(table["test_loss"]))
+    assert printed["provenance"]["command"].startswith("dastat validate")
+    assert [r["da"] for r in printed["results"]] == list(table["da"])
+    assert [r["test_loss"] for r in printed["results"]] == pytest.approx(list(table["test_loss"]))
     c = printed["correlations"]["test_loss"]
     assert c["spearman"] == pytest.approx(stats.spearmanr(table["t_stddev"], table["test_loss"])[0])

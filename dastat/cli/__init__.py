@@ -89,8 +89,24 @@ def _tolerate_undecodable_names() -> None:
                 pass
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=None):
+    """dastat's own warnings as one line, ``dastat: warning: ...``; any other warning as Python shows it."""
+    from ..errors import DastatWarning
+
+    if issubclass(category, DastatWarning):
+        print(f"dastat: warning: {message}", file=file or sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import functools
+    import warnings
+
     from ..provenance import set_command
+
+    if not isinstance(warnings.showwarning, functools.partial):
+        warnings.showwarning = functools.partial(_show_warning, _default=warnings.showwarning)
 
     set_command(None if argv is None else [str(a) for a in argv])
     _tolerate_undecodable_names()
@@ -99,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a malformed command line (already printed)
         return exc.code if isinstance(exc.code, int) else 2
+    from .paths import expand_paths
+
+    expand_paths(args)  # ~ and $VARS, as a shell would have expanded them in a plain path
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a full disk behind a redirected stdout shows here, not at exit

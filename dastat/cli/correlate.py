@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Correlate two columns of a CSV or JSON results table (e.g. T. stddev and the student's "
                     "test loss): coefficients, two-sided p-values and seeded bootstrap intervals over pairs. "
                     "Kendall is tau-b.")
-    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json file holding a list of records")
+    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json results file of any dastat command")
     p.add_argument("--x", required=True, metavar="COL", help="first column, e.g. t_stddev")
     p.add_argument("--y", required=True, metavar="COL", help="second column, e.g. test_loss")
     p.add_argument("--group", metavar="COL", help="one correlation per value of this column (e.g. pair_dataset)")
@@ -96,12 +96,16 @@ def format_correlations(results, x: str, y: str) -> str:
         row = ["(all rows)" if r.group is None else str(r.group), str(r.n)]
         for name in ("pearson", "spearman", "kendall"):
             lo, hi = getattr(r, f"{name}_ci")
-            row += [_num(getattr(r, name)), format_p(getattr(r, f"{name}_p")), f"[{_num(lo, 2)}, {_num(hi, 2)}]"]
+            ci = f"[{_num(lo, 2)}, {_num(hi, 2)}]" if math.isfinite(lo) and math.isfinite(hi) else "–"
+            row += [_num(getattr(r, name)), format_p(getattr(r, f"{name}_p")), ci]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
 
     def line(cells):
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
-    lines = [f"{y} against {x}; two-sided p-values; {how}.", line(header), line(["-" * w for w in widths])]
-    return "\n".join(lines + [line(row) for row in rows])
+    lines = [f"{y} against {x}; two-sided p-values (Spearman's exact over all pairings up to 9 pairs); {how}.",
+             line(header), line(["-" * w for w in widths])]
+    notes = [f"note: {'' if r.group is None else f'{r.group}: '}{r.extra['ci_note']}" for r in results
+             if r.extra.get("ci_note")]
+    return "\n".join(lines + [line(row) for row in rows] + notes)

@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = result.inputs
     print(f"teacher  {result.teacher}")
     print(f"data     {result.data}: {result.n_images:,} test images at {inputs.get('resolution')} px")
-    print(f"top-1    {100 * result.top1:6.2f}%")
+    recorded = "" if result.recorded_top1 is None else \
+        f"  (the checkpoint records {100 * result.recorded_top1:.2f}% as {result.recorded_key!r})"
+    print(f"top-1    {100 * result.top1:6.2f}%{recorded}")
     print(f"top-5    {100 * result.top5:6.2f}%")
     print(f"loss     {result.loss:8.4f}  (mean cross-entropy)")
     print(f"ECE      {result.ece:8.4f}  (15 equal-width bins)")

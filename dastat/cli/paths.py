@@ -1,7 +1,9 @@
-"""Output paths checked before any work: one sentence naming the flag when a result could not be written.
+"""The paths a command takes: ``~`` and ``$VARS`` expanded, outputs checked before any work.
 
-Every subcommand calls these at the top of its ``run``, so a typo in ``--out`` costs
-nothing instead of a finished score or a trained student.
+:func:`expand_paths` runs on every parsed command line, so ``--data imagefolder:~/imagenet``
+means what the shell would have made of ``~/imagenet``. Every subcommand calls the
+checks at the top of its ``run``, so a typo in ``--out`` costs nothing instead of a
+finished score or a trained student.
 """
 
 from __future__ import annotations
@@ -13,6 +15,29 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import UserError
+
+
+#: Arguments (by their ``dest``) that hold a path, or a spec whose parts after ``:`` may be paths.
+PATH_ARGUMENTS = ("teacher", "data", "student", "out", "report", "file", "resume")
+
+
+def expand_path(value: str) -> str:
+    """``$VAR``/``${VAR}`` and a leading ``~`` expanded in a path, and in each ``:``-separated part of a spec.
+
+    >>> import os; os.environ["DASTAT_DOC_ROOT"] = "/srv"
+    >>> expand_path("imagefolder:$DASTAT_DOC_ROOT/imagenet"), expand_path("~/x.pt") == os.path.expanduser("~/x.pt")
+    ('imagefolder:/srv/imagenet', True)
+    """
+    value = os.path.expandvars(value)
+    return ":".join(os.path.expanduser(part) if part.startswith("~") else part for part in value.split(":"))
+
+
+def expand_paths(args) -> None:
+    """Expand, in place, every path argument of a parsed command line (see :data:`PATH_ARGUMENTS`)."""
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, expand_path(value))
 
 
 def _writable(folder: Path, flag: str, path: Path) -> None:

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Draw saved results. With --y: y against x, one labelled point per DA, error bars, a "
                     "least-squares line and Pearson/Spearman/Kendall (tau-b) with p-values in the legend. "
                     "Without --y: the ranking that 'dastat rank --json' wrote, as bars with intervals, best first.")
-    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json file holding a list of records")
+    p.add_argument("file", metavar="FILE", help="a .csv file, or a .json results file of any dastat command")
     p.add_argument("--x", metavar="COL", help="scatter: the x column (default t_stddev)")
     p.add_argument("--y", metavar="COL", help="scatter: the y column, e.g. test_loss or test_acc")
     p.add_argument("--by", metavar="COL", help="ranking: the column to rank by (default t_stddev; lowest first)")

@@ -131,6 +131,7 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: d
     from ..distributed import is_main_process
     from ..io import atomic_write_text
     from ..provenance import with_provenance, write_csv_sidecar
+    from ..budget import notes
     from ..report import format_table, markdown_report, summary_line
 
     if not is_main_process():
@@ -145,13 +146,17 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: d
     if args.out and args.out.lower().endswith(".csv"):
         atomic_write_text(args.out, results.to_frame().to_csv(index=False))
         write_csv_sidecar(args.out, record)
-    elif args.out:
-        atomic_write_text(args.out, json.dumps(with_provenance(results.to_records(), record), indent=2) + "\n")
+    more = {"left_out": results.left_out} if results.left_out else {}
+    doc = with_provenance(results.to_records(), record, **more)
+    if args.out and not args.out.lower().endswith(".csv"):
+        atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
     if args.json:
-        print(json.dumps(with_provenance(results.to_records(), record), indent=2))
+        print(json.dumps(doc, indent=2))
     else:
         print(summary_line(results))
         print(format_table(results, ranked=ranked))
+        for note in notes(results):
+            print(f"note: {note}")
         if ranked:
             print(f"{results.total_forward:,} model forwards in all (the DAs share the originals; picking by "
                   f"the student counts its forwards too), {results.seconds:.0f} s.")

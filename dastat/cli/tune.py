@@ -87,12 +87,12 @@ def _table(result) -> str:
 def _emit(result, args: argparse.Namespace, record: dict) -> None:
     from ..distributed import is_main_process
     from ..io import atomic_write_text
-    from ..provenance import write_csv_sidecar
+    from ..provenance import with_provenance, write_csv_sidecar
 
     if not is_main_process():
         return
-    doc = {"provenance": record, "results": result.to_records(), "total_forward": result.total_forward,
-           "full_scoring_forward": result.full_scoring_forward}
+    doc = with_provenance(result.to_records(), record, total_forward=result.total_forward,
+                          full_scoring_forward=result.full_scoring_forward)
     if args.out and args.out.lower().endswith(".csv"):
         atomic_write_text(args.out, result.to_frame().to_csv(index=False))
         write_csv_sidecar(args.out, record)
@@ -101,10 +101,38 @@ def _emit(result, args: argparse.Namespace, record: dict) -> None:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        s = result.settings
         print(_table(result))
-        full, total = result.full_scoring_forward, result.total_forward
-        print(f"best: {result.best}; stopped: {s['stopped']} ({len(s['looks_images'])} looks; Holm over "
-              f"{s['candidates']} candidates at alpha {s['alpha']:g}). {total:,} model forwards; scoring every "
-              f"candidate to --max-images would take {full:,} ({full / total:.1f}×).")
+        for line in summary(result):
+            print(line)
     sys.stdout.flush()
+
+
+def summary(result) -> list[str]:
+    """The lines under the race's table: the best (or why there is none), how the race ended, what it cost,
+    and what the result does not say by itself (a best at the grid's edge, a budget too small to race)."""
+    s = result.settings
+    full, total = result.full_scoring_forward, result.total_forward
+    if result.best is not None:
+        head = f"best: {result.best}"
+    elif str(s.get("stopped") or "").startswith("degenerate"):
+        head = "no best: the teacher's outputs carry no information (see the warning)"
+    else:
+        head = (f"no best: no candidate has a T. stddev ({s['images']:,} images each are too few for an estimate); "
+                "raise --max-images")
+    lines = [f"{head}; stopped: {s['stopped']} ({len(s['looks_images'])} looks; Holm over {s['candidates']} "
+             f"candidates at alpha {s['alpha']:g}). {total:,} model forwards; scoring every candidate to "
+             f"--max-images would take {full:,} ({full / total:.1f}×)."]
+    if s.get("edge"):
+        lines.append(f"best at the grid's edge: extend the grid ({'; '.join(s['edge'])}), since a value beyond it "
+                     "may be better still")
+    small = s.get("too_small_to_race")
+    if small:
+        lines.append(f"budget too small to race: {small['forwards']:,} forwards (--max-images "
+                     f"{small['max_images']:,}) would race this grid; with --max-images {s['max_images']:,} the race "
+                     "looked once, at the budget, so it saved no forwards")
+    elif s.get("undecided", 0) > 1:
+        more = (f"about --max-images {s['decide_max_images']:,} would decide them" if s.get("decide_max_images")
+                else "a larger --max-images may tell them apart")
+        lines.append(f"the budget cut the race short: {s['undecided']} candidates are neither dropped nor tied "
+                     f"within {s['tolerance']:g}; {more}")
+    return lines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
 import sys
 
 from .common import positive_int, worker_count
@@ -68,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
         result = validate(
             args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
             recipe=args.recipe, device=args.device, progress=not args.no_progress, workers=args.workers,
-            command=shlex.join(["dastat", *sys.argv[1:]]),
             train_options={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                            "subset": args.subset, "test_subset": args.test_subset, "max_steps": args.max_steps},
             score_options={"protocol": args.protocol, "max_images": args.max_images},

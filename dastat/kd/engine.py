@@ -9,7 +9,6 @@ from pinned memory without blocking.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -99,13 +98,10 @@ def epoch_indices(s: Setup, epoch: int) -> torch.Tensor:
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr, shown only on a terminal (``disable=None``), or None."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    """A tqdm bar on a terminal, a line every 30 s in a log (:func:`dastat.progress.progress_bar`), or None."""
+    from ..progress import progress_bar as bar
 
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr,
-                disable=None)
+    return bar(total, desc, enabled=enabled, initial=initial)
 
 
 def train_one_epoch(s: Setup, epoch: int, state: EpochState, *, stop: StopFlag, total_steps: int,

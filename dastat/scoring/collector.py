@@ -21,6 +21,7 @@ from ..augment.base import Augmentation
 from ..errors import UserError
 from ..stats import Statistic, TeacherEntropy, entropy
 from ..stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
+from .intervals import bounded_interval
 from .protocols import Units, Views
 
 #: Statistics a ranking can be sorted by (``--by``); which direction is better comes from
@@ -131,4 +132,4 @@ def _put(out: dict[str, Any], name: str, estimate) -> None:
     if estimate is None or not math.isfinite(estimate.value):
         out[name], out[f"{name}_ci"] = None, None
     else:
-        out[name], out[f"{name}_ci"] = estimate.value, list(estimate.ci)
+        out[name], out[f"{name}_ci"] = estimate.value, list(bounded_interval(name, estimate.value, estimate.ci))

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 
+from ..augment import PAPER_DAS
 from ..augment.base import Augmentation
 from ..distributed import process_group
 from ..errors import UserError
@@ -26,11 +27,14 @@ from ..stats.direction import direction
 from ..teacher import describe_inputs
 from .collector import RANKABLE, STUDENT_ONLY, DACollector, Originals
 from .config import ScoreConfig
-from .inputs import build_das, resolve_inputs
+from .degenerate import DegeneracyProbe
+from .intervals import bounded_interval
+from .inputs import build_das, default_das, resolve_inputs
 from .protocols import CHECK_EVERY, make_protocol
 from .results import Ranking, ScoreResult
 
 ALPHA = 0.05
+NEEDS_STUDENT = "it picks each view by the student's loss, so it needs --student SPEC (a checkpoint or a zoo name)"
 DAs = str | Augmentation | Sequence[str | Augmentation] | None
 
 
@@ -48,6 +52,7 @@ class Engine:
         self.protocol = protocol or make_protocol(config)
         self.rank, self.world_size = process_group()
         self.total_forward = 0
+        self.probe = DegeneracyProbe()
         self.collectors = []
         for aug in das:
             salt = self.collectors[0].salt if common_draws and self.collectors else None
@@ -62,6 +67,7 @@ class Engine:
         x = self.data.base_view(block.x.to(self.device, non_blocking=True), block.generator())
         logp = self._logp(self.teacher, x)
         p = logp.exp()
+        self.probe.add(p)
         student = self._logp(self.student, x) if self.student is not None else None
         self.total_forward += x.shape[0]
         return Originals(x, block.y.to(self.device), logp, p, entropy(p), student)
@@ -109,19 +115,27 @@ class Engine:
 
     def run(self) -> Ranking:
         """Walk the blocks until every DA is done; the results in the order the DAs were given."""
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=self.protocol.total_blocks(len(self.data.train)), unit="batch", leave=False,
-                   disable=None if self.config.progress and self.rank == 0 else True,
-                   desc=f"T. stddev ({self.protocol.name})", dynamic_ncols=True)
+        bar = progress_bar(self.protocol.total_blocks(len(self.data.train)), f"T. stddev ({self.protocol.name})",
+                           enabled=self.config.progress and self.rank == 0, unit="batch")
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(disable=True)
+        n_blocks = 0
         for n_blocks, block in enumerate(self.protocol.stream(self.data.train, self.rank, self.world_size), 1):
             self._step(block)
             bar.update(self.world_size)
             self.protocol.after_block(self.collectors, n_blocks, self.world_size)
+            if self.probe.decide(n_blocks) is not None:  # nothing to measure: stop every DA here
+                for c in self.collectors:
+                    c.done = True
             if all(c.done for c in self.collectors):
                 break
             if n_blocks % CHECK_EVERY == 0:
                 bar.set_postfix(running=sum(not c.done for c in self.collectors))
+        self.probe.decide(n_blocks, last=True)  # a run shorter than the probe still gets its verdict
         bar.close()
         return Ranking([self._result(c) for c in self.collectors], self._total_forward())
 
@@ -138,10 +152,14 @@ class Engine:
         self.protocol.finish(c)
         tstd, ent = c.tstd.synced().compute(), c.entropy.synced().compute()
         n_forward, n_images, seconds = c.counts()
-        extra = {**c.estimates(), **describe_inputs(self.teacher, self.data), **self.protocol.settings()}
+        extra = {**c.estimates(), **describe_inputs(self.teacher, self.data), **self.protocol.settings(),
+                 "batch_size": self.config.batch_size}
+        if self.probe.reason is not None:
+            extra["degenerate_teacher"] = self.probe.reason
         return ScoreResult(
             da=c.aug.spec, t_stddev=tstd.value, t_stddev_ci=tstd.ci, teacher_entropy=ent.value,
-            teacher_entropy_ci=ent.ci, protocol=self.protocol.name, n_forward=n_forward, n_images=n_images,
+            teacher_entropy_ci=bounded_interval("teacher_entropy", ent.value, ent.ci), protocol=self.protocol.name,
+            n_forward=n_forward, n_images=n_images,
             n_units=tstd.n_units, unit=c.unit, seconds=round(seconds, 3),
             relative_half_width=tstd.relative_half_width, converged=c.converged,
             teacher=self.teacher.source, data=self.data.spec, seed=self.config.seed, extra=extra,
@@ -173,6 +191,8 @@ def measure(das: DAs, teacher=None, data=None, *, student=None, config: ScoreCon
     ranking = engine.run()
     ranking.sections = engine.paired_values()
     ranking.seconds = time.perf_counter() - start
+    if not specs and student is None:  # the paper's nine, less the one that needs a student
+        ranking.left_out = {d: NEEDS_STUDENT for d in PAPER_DAS if d not in default_das(False)}
     return ranking
 
 
@@ -201,11 +221,18 @@ def rank(das: DAs = None, teacher=None, data=None, *, student=None, config: Scor
     by = _config(config, options).by
     higher = direction(by) == "higher"
     ranking.results.sort(key=lambda r: _sort_key(r.get(by), higher))
-    adjusted = holm([ranking.compare(a.da, b.da, by).p_value for a, b in zip(ranking, ranking[1:])])
+    # A DA without a value has no place in the order: it is listed after the ranked ones, with no rank.
+    ranked = [r for r in ranking if _has_value(r.get(by))]
+    adjusted = holm([ranking.compare(a.da, b.da, by).p_value for a, b in zip(ranked, ranked[1:])])
     for i, result in enumerate(ranking):
         p = adjusted[i] if i < len(adjusted) and math.isfinite(adjusted[i]) else None
-        result.extra.update({"rank_by": by, "p_next": p, "distinct_from_next": None if p is None else bool(p < ALPHA)})
+        result.extra.update({"rank_by": by, "rank": i + 1 if i < len(ranked) else None, "p_next": p,
+                             "distinct_from_next": None if p is None else bool(p < ALPHA)})
     return ranking
+
+
+def _has_value(value: float | None) -> bool:
+    return value is not None and math.isfinite(float(value))
 
 
 def _sort_key(value: float | None, higher_is_better: bool) -> tuple[bool, float]:

@@ -35,13 +35,14 @@ from .config import ScoreConfig
 from .engine import Engine
 from .inputs import build_das, resolve_inputs
 from .protocols import FastProtocol, budget_blocks
+from .race_report import budget_to_decide, grid_edges, race_budget
 
 ALPHA = 0.05
 TOLERANCE = 0.01
 #: The first look comes after this many blocks (a jackknife t-test on fewer sections has too few degrees
 #: of freedom to drop anything at the levels the race tests at), and each later one after half as many again.
 FIRST_LOOK, LOOK_GROWTH = 16, 1.5
-STATUSES = ("best", "tied", "eliminated")
+STATUSES = ("best", "tied", "eliminated", "no value")
 
 
 def look_schedule(total_blocks: int, first: int = FIRST_LOOK, growth: float = LOOK_GROWTH) -> list[int]:
@@ -237,8 +238,9 @@ class TuneResult:
     settings: dict[str, Any]
 
     @property
-    def best(self) -> str:
-        return next(r["candidate"] for r in self.records if r["status"] == "best")
+    def best(self) -> str | None:
+        """The best candidate; None when no candidate has a value (the budget was too small for any)."""
+        return next((r["candidate"] for r in self.records if r["status"] == "best"), None)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.records]
@@ -298,15 +300,54 @@ def tune(grids: str | Sequence[str], teacher=None, data=None, *, alpha: float = 
     race = Race([aug.spec for aug in das], race_looks(config, das, data.num_classes), alpha, tolerance)
     engine = Engine(teacher, data, das, None, config, device, protocol=RaceProtocol(config, race), common_draws=True)
     ranking = engine.run()
-    records = [{"candidate": r.da, "t_stddev": json_safe(r.t_stddev), "t_stddev_ci": json_safe(r.t_stddev_ci),
-                "status": race.status(r.da), "eliminated_after": None if race.status(r.da) != "eliminated"
-                else r.n_images, "n_forward": r.n_forward} for r in ranking]
+    records = [_record(r, race) for r in ranking]
     records.sort(key=lambda r: (STATUSES.index(r["status"]), r["t_stddev"] is None, r["t_stddev"] or 0))
     # Full scoring to the budget forwards the originals once and every candidate's views to its own budget.
     views = [(r.n_forward - r.n_images) // r.n_images for r in ranking]
     own = [budget_blocks(config, v) * config.batch_size for v in views]
     full = max(own) + sum(n * v for n, v in zip(own, views))
+    best = next((r["candidate"] for r in records if r["status"] == "best"), None)
     settings = {**engine.protocol.settings(), "batch_size": config.batch_size, "seed": config.seed,
-                "candidates": len(candidates), "stopped": race.stopped,
-                "images": max(r.n_images for r in ranking)}
+                "candidates": len(candidates), "stopped": race.stopped or _stopped_early(ranking),
+                "images": max(r.n_images for r in ranking),
+                "undecided": len(race.live) if race.stopped == "budget" else 0,
+                "decide_max_images": _decide(race, engine, ranking, config),
+                "edge": grid_edges(best, [grids] if isinstance(grids, str) else list(grids)) if best else [],
+                "too_small_to_race": race_budget(race.looks, config.batch_size, _views_in_a_race(config, das, views,
+                                                                                               data.num_classes),
+                                                 FIRST_LOOK)}
     return TuneResult(records, ranking.total_forward, full, settings)
+
+
+def _decide(race: Race, engine: Engine, ranking, config: ScoreConfig) -> int | None:
+    """The ``--max-images`` that would decide a race the budget stopped with more than one live candidate."""
+    if race.stopped != "budget" or len(race.live) < 2:
+        return None
+    diffs = PairedDifferences({c.aug.spec: c.tstd.synced() for c in engine.collectors if c.aug.spec in race.live})
+    if len(diffs.sections) < 2:
+        return None
+    images = max(r.n_images for r in ranking if r.da in race.live)
+    need = budget_to_decide(diffs, race.best, race.live, float(race.reference(len(diffs.sections)).isf(race.level)),
+                            race.tolerance, images)
+    return None if need is None else int(math.ceil(need * config.max_images / images))
+
+
+def _views_in_a_race(config: ScoreConfig, das: Sequence, views: Sequence[int], num_classes: int) -> list[int]:
+    """Each candidate's forwards per original in a race long enough to look twice: a budget too small for a
+    split estimate scores a batch-random DA with one draw, a longer one with ``draws``."""
+    large = FastProtocol(dataclasses.replace(config, max_images=10 ** 9))
+    return [max(v, large.units(aug, num_classes).draws) for aug, v in zip(das, views)]
+
+
+def _record(r, race: Race) -> dict[str, Any]:
+    """One candidate's row; one without a T. stddev is "no value", neither best nor tied nor ranked."""
+    status = race.status(r.da) if r.t_stddev is not None and math.isfinite(r.t_stddev) else "no value"
+    return {"candidate": r.da, "t_stddev": json_safe(r.t_stddev), "t_stddev_ci": json_safe(r.t_stddev_ci),
+            "status": status, "eliminated_after": r.n_images if status == "eliminated" else None,
+            "n_forward": r.n_forward}
+
+
+def _stopped_early(ranking) -> str | None:
+    """Why a race that never looked stopped: a degenerate teacher (see :mod:`.degenerate`)."""
+    reason = ranking[0].extra.get("degenerate_teacher") if len(ranking) else None
+    return f"degenerate teacher ({reason} outputs)" if reason else None

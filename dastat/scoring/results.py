@@ -49,13 +49,15 @@ class ScoreResult:
 class Ranking:
     """Several DAs scored on the same images: ``results`` (best first after :func:`dastat.rank`),
     the model forwards the whole run made (``total_forward``; originals are shared between its
-    DAs), its ``seconds``, and per DA and statistic the leave-one-section-out values that paired
-    tests need (``sections``)."""
+    DAs), its ``seconds``, per DA and statistic the leave-one-section-out values that paired
+    tests need (``sections``), and the DAs left out with the reason (``left_out``)."""
 
     results: list[ScoreResult]
     total_forward: int = 0
     seconds: float = 0.0
     sections: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    #: DAs of the requested set that were not scored, each with the reason (``cutmix_pick_s`` without a student).
+    left_out: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.results)
