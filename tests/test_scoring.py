@@ -298,6 +298,8 @@ def test_split_shares_give_each_image_both_of_its_roles_in_a_mixing_draw():
     from dastat.scoring.protocols import Views, feed_split
 
     class Recorder:  # stands in for the statistic
+        partners = None
+
         def update(self, shares, means, index):
             self.shares, self.means = shares, means
 
@@ -322,3 +324,18 @@ def test_split_and_fresh_blocks_agree_on_a_mixing_da(small, bundled_teacher):
     assert fresh.unit == "block" and split.unit == "split" and split.n_forward <= fresh.n_forward
     assert fresh.t_stddev_ci[0] < split.t_stddev < fresh.t_stddev_ci[1]
     assert split.relative_half_width < fresh.relative_half_width / 2
+
+
+def test_cutmix_split_estimate_carries_the_derangement_correction(small, bundled_teacher):
+    """CutMix (derangement partners) gets the corrected split estimate and Mixup (uniform permutation) the
+    share spread alone (the same for a composition ending in CutMix); scoring CutMix on the teacher runs."""
+    from dastat.scoring.protocols import FastProtocol, partner_scheme
+    from dastat.scoring.config import ScoreConfig
+    from dastat.augment import create as build
+
+    units = FastProtocol(ScoreConfig()).units
+    assert units(build("cutmix"), 10).statistic.partners == "derangement"
+    assert units(build("crop_flip+cutmix"), 10).statistic.partners == "derangement"
+    assert units(build("mixup"), 10).statistic.partners is None and partner_scheme(build("flip")) is None
+    result = dastat.score("cutmix", bundled_teacher, small, max_images=2048, precision=1e-9)
+    assert result.unit == "split" and result.relative_half_width < 0.05

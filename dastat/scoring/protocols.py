@@ -72,7 +72,20 @@ def feed_split(stat: SplitTStddev, k: int, v: Views) -> None:
         else:
             shares.append((p + u) / 2)
         means.append((p + u).mean(0) / 2)
-    stat.update(torch.stack(shares), torch.stack(means), k)
+    partners = {}
+    if stat.partners:  # the derangement correction also needs the originals, the views and the partners
+        partners = {"originals": p, "views": torch.stack([u.double() for u in v.p_views]),
+                    "perms": torch.stack([params["perm"] for params in v.params])}
+    stat.update(torch.stack(shares), torch.stack(means), k, **partners)
+
+
+def partner_scheme(aug: Augmentation) -> str | None:
+    """``"derangement"`` when the DA mixes every image with a partner that is never itself (CutMix, see
+    :func:`~dastat.augment.functional.derangement`); None for a DA that does not mix or draws a uniform
+    permutation (Mixup): its share spread's ``O(1/m)`` term vanishes when the view is linear in the blend
+    and is not corrected (docs/protocols.md; measured in docs/calibration.md)."""
+    mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
+    return "derangement" if any(isinstance(s, CutMix) for s in mixers) else None
 
 
 def splittable(aug: Augmentation) -> bool:
@@ -156,8 +169,11 @@ class FastProtocol:
     def units(self, aug: Augmentation, num_classes: int) -> Units:
         c = self.config
         # A split estimate needs two blocks within the budget of 2 × max_images forwards.
-        if c.draws > 1 and splittable(aug) and c.max_images >= (1 + c.draws) * c.batch_size:
-            return Units("split", SplitTStddev(num_classes, c.draws, c.batch_size), feed_split, c.draws)
+        partners = partner_scheme(aug)
+        if (c.draws > 1 and splittable(aug) and c.max_images >= (1 + c.draws) * c.batch_size
+                and (partners is None or c.batch_size >= 5)):
+            return Units("split", SplitTStddev(num_classes, c.draws, c.batch_size, partners=partners), feed_split,
+                         c.draws)
         if aug.shared_randomness or aug.mixes or aug.batch_dependent:
             return Units("block", TStddev(num_classes, GROUP_SIZE / c.batch_size), feed_blocks)
         return Units("pair", TStddev(num_classes, GROUP_SIZE), feed_pairs)
