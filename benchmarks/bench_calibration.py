@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,7 @@ def estimator_cells(reps: int, truth_blocks: int, seed: int, kinds=KINDS, paper_
         for estimator in ESTIMATORS.get(kind, DEFAULT_ESTIMATORS):
             runs = [paper_replication(kind, rng, paper_groups) if estimator == "paper"
                     else fast_replication(kind, estimator, rng, config) for _ in range(reps)]
+            print(f"{kind} {estimator}: {reps} replications", file=sys.stderr, flush=True)
             for where in (("budget",) if estimator == "paper" else ("stop", "budget")):
                 rows.append({"kind": kind, "estimator": estimator, "at": where, "truth": true_t,
                              "truth_se_rel": true_se / true_t, **summarise(runs, true_t, where)})
@@ -364,7 +366,7 @@ def main(argv=None) -> None:
     print(json.dumps(est_rows, indent=1), flush=True)
     null_rows = null_cells(args.null_reps or args.reps, args.seed)
     print(json.dumps(null_rows, indent=1), flush=True)
-    meta = {"command": "python benchmarks/bench_calibration.py " + " ".join(argv or __import__("sys").argv[1:]),
+    meta = {"command": "python benchmarks/bench_calibration.py " + " ".join(argv or sys.argv[1:]),
             "seconds": time.perf_counter() - start, "note": args.note, "paper_groups": args.paper_groups}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"estimators": est_rows, "nulls": null_rows, "meta": meta}, indent=1))
@@ -376,3 +378,51 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- Racing rules in the dangerous nulls --------------------------------------------------------------------------
+
+def race_rules(total: int) -> dict[str, dict]:
+    """The rules measured: ``tune``'s and the candidates to replace it (looks and margin)."""
+    return {"tune (first look 16, margin 0)": {"looks": look_schedule(total)},
+            "first look 64": {"looks": look_schedule(total, first=64)},
+            "margin = tolerance (1%)": {"looks": look_schedule(total), "margin": 0.01},
+            "first look 64, margin 1%": {"looks": look_schedule(total, first=64), "margin": 0.01},
+            "skew ≤ 0.5": {"looks": look_schedule(total), "max_skew": 0.5},
+            "skew ≤ 1": {"looks": look_schedule(total), "max_skew": 1.0},
+            "first look 64, skew ≤ 0.5": {"looks": look_schedule(total, first=64), "max_skew": 0.5}}
+
+
+def race_rule_replication(shapes, rng, rules: dict, alpha: float, worse: float = 0.0) -> dict[str, bool]:
+    """Every rule raced on one replication; with ``worse`` > 0 the last candidate's draw effect is scaled up so its
+    T. stddev is larger (then a drop of it is a true one, and we record whether *only* it was dropped)."""
+    total = max(r["looks"][-1] for r in rules.values())
+    p, stats = null_blocks(shapes, rng, total)
+    if worse:
+        stat, views = stats[shapes[-1]]
+        stats[shapes[-1]] = (stat, views + worse * (views - views.mean((1, 2), keepdims=True)))
+    races = {name: Race(list(shapes), r["looks"], alpha, margin=r.get("margin", 0.0), max_skew=r.get("max_skew"))
+             for name, r in rules.items()}
+    dropped = {name: set() for name in rules}
+    for k in range(total):
+        pk = torch.from_numpy(p[k])
+        for stat, views in stats.values():
+            v = torch.from_numpy(views[k])
+            stat.update((pk + v) / 2, (pk + v).mean(1) / 2, k)
+        for name, race in races.items():
+            if race.due(k + 1):
+                dropped[name] |= set(race.look({n: s for n, (s, _) in stats.items() if n in race.live}, k + 1))
+    return {name: sorted(d) for name, d in dropped.items()}
+
+
+def race_rule_cells(reps: int, seed: int, alpha: float = 0.05, worse: float = 0.0) -> list[dict]:
+    """Each rule's rate of dropping a candidate in each null (with ``worse``: of dropping the worse one only)."""
+    rules = race_rules(budget_blocks(ScoreConfig(), DRAWS))
+    rows = []
+    for n, (label, shapes) in enumerate(NULLS.items()):
+        rng = np.random.default_rng([seed, 200 + n])
+        runs = [race_rule_replication(shapes, rng, rules, alpha, worse) for _ in range(reps)]
+        hit = (lambda d: d == [shapes[-1]]) if worse else bool
+        rows.append({"null": label, "worse": worse, "reps": reps,
+                     **{name: _rate([hit(r[name]) for r in runs]) for name in rules}})
+    return rows
