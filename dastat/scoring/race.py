@@ -226,6 +226,8 @@ class RaceProtocol(FastProtocol):
         return self.race.looks[-1]
 
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
+        for c in collectors:  # no candidate uses a block past the last look, whatever the process count
+            c.stop_index = self.race.looks[-1]
         if not self.race.due(n_blocks * world_size):
             return
         live = [c for c in collectors if not c.done]
