@@ -143,7 +143,7 @@ class Collector:
 
 def make_statistic(estimator: str, kind: str):
     if estimator == "split":
-        return SplitTStddev(C, DRAWS, M, partners="derangement" if kind == "cutmix" else None), DRAWS
+        return SplitTStddev(C, DRAWS, M, partners={"cutmix": "derangement", "mixup": "permutation"}.get(kind)), DRAWS
     if estimator == "pair":
         return TStddev(C, GROUP_SIZE), 1
     return TStddev(C, GROUP_SIZE / M), 1

@@ -327,8 +327,8 @@ def test_split_and_fresh_blocks_agree_on_a_mixing_da(small, bundled_teacher):
 
 
 def test_cutmix_split_estimate_carries_the_derangement_correction(small, bundled_teacher):
-    """CutMix (derangement partners) gets the corrected split estimate and Mixup (uniform permutation) the
-    share spread alone (the same for a composition ending in CutMix); scoring CutMix on the teacher runs."""
+    """CutMix (derangement partners, also in a composition) and Mixup alone (uniform permutation) get the
+    corrected split estimate; scoring CutMix on the teacher runs."""
     from dastat.scoring.protocols import FastProtocol, partner_scheme
     from dastat.scoring.config import ScoreConfig
     from dastat.augment import create as build
@@ -336,7 +336,8 @@ def test_cutmix_split_estimate_carries_the_derangement_correction(small, bundled
     units = FastProtocol(ScoreConfig()).units
     assert units(build("cutmix"), 10).statistic.partners == "derangement"
     assert units(build("crop_flip+cutmix"), 10).statistic.partners == "derangement"
-    assert units(build("mixup"), 10).statistic.partners is None and partner_scheme(build("flip")) is None
+    assert units(build("mixup"), 10).statistic.partners == "permutation" and partner_scheme(build("flip")) is None
+    assert partner_scheme(build("crop_flip+mixup")) is None  # its self-partner view is not the original
     result = dastat.score("cutmix", bundled_teacher, small, max_images=2048, precision=1e-9)
     assert result.unit == "split" and result.relative_half_width < 0.05
 

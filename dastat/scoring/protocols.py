@@ -80,12 +80,15 @@ def feed_split(stat: SplitTStddev, k: int, v: Views) -> None:
 
 
 def partner_scheme(aug: Augmentation) -> str | None:
-    """``"derangement"`` when the DA mixes every image with a partner that is never itself (CutMix, see
-    :func:`~dastat.augment.functional.derangement`); None for a DA that does not mix or draws a uniform
-    permutation (Mixup): its share spread's ``O(1/m)`` term vanishes when the view is linear in the blend
-    and is not corrected (docs/protocols.md; measured in docs/calibration.md)."""
+    """How the DA picks each image's partner, for the split estimate's correction: ``"derangement"`` when it
+    mixes with a partner that is never the image itself (CutMix, alone or in a composition, see
+    :func:`~dastat.augment.functional.derangement`), ``"permutation"`` for Mixup alone (a uniform permutation;
+    an image mixed with itself is itself), None for a DA that does not mix. A composition ending in Mixup
+    (its own partner is a transformed image, not the original) is not corrected (docs/protocols.md)."""
     mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
-    return "derangement" if any(isinstance(s, CutMix) for s in mixers) else None
+    if any(isinstance(s, CutMix) for s in mixers):
+        return "derangement"
+    return "permutation" if isinstance(aug, Mixup) else None
 
 
 def splittable(aug: Augmentation) -> bool:

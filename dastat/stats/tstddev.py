@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 
 from .accumulators import DEFAULT_SECTIONS, Statistic
-from .partners import derangement_image_variance, partner_moments
+from .partners import SCHEMES, mixing_image_variance, partner_moments
 
 #: The per-block moments a derangement-mixing DA's split estimate also keeps (see :mod:`dastat.stats.partners`).
 PARTNER_STATES = ("orig_var", "cross", "pair_same", "pair_reversed", "pair_disjoint")
@@ -111,10 +111,11 @@ class SplitTStddev(Statistic):
     per-block averages, kept as section sums for the jackknife.
 
     With ``partners="derangement"`` (CutMix: every image mixed with a partner that is never
-    itself) the share spread misses ``O(1/m)`` terms of the image part; the statistic then
-    also keeps the moments of :mod:`dastat.stats.partners` and its image part is the exact
-    finite-``m`` correction derived in ``docs/protocols.md``. ``update`` then needs the
-    originals, the views and each draw's partners.
+    itself) or ``"permutation"`` (Mixup alone: a uniform permutation, and an image mixed with
+    itself is itself) the share spread misses ``O(1/m)`` terms of the image part; the
+    statistic then also keeps the moments of :mod:`dastat.stats.partners` and its image part
+    is the exact finite-``m`` correction derived in ``docs/protocols.md``. ``update`` then
+    needs the originals, the views and each draw's partners.
     """
 
     name, direction = "t_stddev", "lower"
@@ -124,10 +125,10 @@ class SplitTStddev(Statistic):
         super().__init__(sections)
         if draws < 2 or block_size < 2:
             raise ValueError("a split estimate needs at least 2 draws of blocks of at least 2 images")
-        if partners not in (None, "derangement"):
-            raise ValueError(f"partners is None or 'derangement', not {partners!r}")
+        if partners not in (None, *SCHEMES):
+            raise ValueError(f"partners is None or one of {SCHEMES}, not {partners!r}")
         if partners and block_size < 5:
-            raise ValueError("a split estimate with derangement partners needs blocks of at least 5 images")
+            raise ValueError("a split estimate with mixing partners needs blocks of at least 5 images")
         self.num_classes, self.draws, self.block_size, self.partners = num_classes, draws, block_size, partners
         self.units_per_group = GROUP_SIZE / block_size
         self.add_state("count")
@@ -148,9 +149,10 @@ class SplitTStddev(Statistic):
         self.within_mean[j] += s.mean(0).var(0)
         if self.partners:
             if originals is None or views is None or perms is None:
-                raise ValueError("a split estimate with derangement partners needs the originals, views and partners")
+                raise ValueError("a split estimate with mixing partners needs the originals, views and partners")
             moments = partner_moments(originals.detach().to("cpu", torch.float64), s.mean(0),
-                                      views.detach().to("cpu", torch.float64), perms.detach().cpu().long())
+                                      views.detach().to("cpu", torch.float64), perms.detach().cpu().long(),
+                                      self.partners)
             for name, value in moments.items():
                 getattr(self, name)[j] += value
 
@@ -168,7 +170,7 @@ class SplitTStddev(Statistic):
         image = (self.draws * b - a) / (self.draws - 1)  # m · Var E[b | images] for a DA that does not mix
         if self.partners:
             moments = {name: self.summed(name, exclude) / count for name in PARTNER_STATES}
-            image = derangement_image_variance(self.block_size, image, moments)
+            image = mixing_image_variance(self.block_size, image, moments, self.partners)
         return (image / self.block_size + draw).clamp_min(0)
 
     def value(self, exclude: int | None = None) -> float:
