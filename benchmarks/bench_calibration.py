@@ -314,6 +314,13 @@ def _pct(value: float, se: float, digits: int = 2) -> str:
     return f"{100 * value:+.{digits}f}% ± {100 * se:.{digits}f}%"
 
 
+def _meets(row: dict) -> str:
+    """Whether a row is within the targets up to two Monte Carlo errors: bias, then coverage."""
+    bias_ok = abs(row["bias"]) <= 0.002 + 2 * math.hypot(row["bias_se"], row["truth_se_rel"])
+    cover_ok = 0.93 - 2 * row["coverage_se"] <= row["coverage"] <= 0.97 + 2 * row["coverage_se"]
+    return "yes" if bias_ok and cover_ok else ("bias" if cover_ok else "coverage" if bias_ok else "neither")
+
+
 def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
     lines = ["# Calibration against known truth", "",
              "Written by `python benchmarks/bench_calibration.py` (docstring: the synthetic teacher, the DA kinds",
@@ -325,13 +332,15 @@ def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
              "the truth (± binomial standard error). `stop` is the fast protocol's default stop (±1% or the budget",
              "of 32,768 images), `budget` runs every replication to the budget; `paper` is "
              f"{meta['paper_groups']:,} groups of 5 independent blocks.", "",
-             "| DA kind | estimator | at | bias | coverage | mean blocks at stop | replications | truth ± |",
-             "|---|---|---|---|---|---|---|---|"]
+             "The targets: |bias| ≤ 0.2% and coverage in [93%, 97%]; `meets?` says whether the row is within",
+             "them up to two Monte Carlo errors (bias: its own and the truth's).", "",
+             "| DA kind | estimator | at | bias | coverage | mean blocks at stop | replications | truth ± | meets? |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in est_rows:
         blocks = f"{r['blocks']:.0f}" if r["blocks"] is not None else "–"
         lines.append(f"| {r['kind']} | {r['estimator']} | {r['at']} | {_pct(r['bias'], r['bias_se'])} | "
                      f"{_pct(r['coverage'], r['coverage_se'], 1).lstrip('+')} | {blocks} | {r['reps']} | "
-                     f"{100 * r['truth_se_rel']:.2f}% |")
+                     f"{100 * r['truth_se_rel']:.2f}% | {_meets(r)} |")
     lines += ["", "## Tests and the race among equal DAs", "",
               "Candidates of equal true T. stddev whose draw effects are differently shaped functions of the same",
               "uniforms (split estimate, 4 draws per block of 64). `compare`: the unadjusted two-sided paired test",
@@ -345,7 +354,19 @@ def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
                  r["compare_budget_neighbours"], r["compare_64_first_share"], r["compare_budget_first_share"]]
         lines.append(f"| {r['null']} | " + " | ".join(f"{100 * v:.1f}% ± {100 * s:.1f}%" for v, s in cells)
                      + f" | {r['reps']} |")
-    return "\n".join(lines + [""])
+    return "\n".join(lines + _verdict(est_rows, null_rows) + [""])
+
+
+def _verdict(est_rows: list[dict], null_rows: list[dict]) -> list[str]:
+    """The rows outside the targets, named."""
+    missed = [f"{r['kind']}/{r['estimator']} at {r['at']} ({_meets(r)})" for r in est_rows if _meets(r) != "yes"]
+    race = [r["null"] for r in null_rows if r["race_false_drop"][0] > 0.05 + 2 * r["race_false_drop"][1]]
+    compare = [r["null"] for r in null_rows if max(r["compare_64_pair"][0], r["compare_budget_pair"][0]) > 0.06]
+    return ["", "## Against the targets", "",
+            "- T. stddev rows outside |bias| ≤ 0.2% or coverage in [93%, 97%] (two Monte Carlo errors allowed): "
+            + ("; ".join(missed) if missed else "none") + ".",
+            "- `tune`'s race above α = 5% (+ two Monte Carlo errors) in: " + (", ".join(race) or "none") + ".",
+            "- `compare` above 6% at a nominal 5% in: " + (", ".join(compare) or "none") + "."]
 
 
 def main(argv=None) -> None:
@@ -359,14 +380,22 @@ def main(argv=None) -> None:
     parser.add_argument("--docs", type=Path, default=None, help="write the table here (docs/calibration.md)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/calibration.json"))
     parser.add_argument("--note", default="")
+    parser.add_argument("--docs-only", action="store_true", help="only rewrite --docs from the saved --json")
     args = parser.parse_args(argv)
+    if args.docs_only:
+        from dastat.io import atomic_write_text
+
+        saved = json.loads(args.json.read_text())
+        atomic_write_text(args.docs, render(saved["estimators"], saved["nulls"], saved["meta"]))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     est_rows = estimator_cells(args.reps, args.truth_blocks, args.seed, args.kinds, args.paper_groups)
     print(json.dumps(est_rows, indent=1), flush=True)
     null_rows = null_cells(args.null_reps or args.reps, args.seed)
     print(json.dumps(null_rows, indent=1), flush=True)
-    meta = {"command": "python benchmarks/bench_calibration.py " + " ".join(argv or sys.argv[1:]),
+    shown = [a for a in (argv or sys.argv[1:]) if a != args.note]  # the note is printed on its own
+    meta = {"command": "python benchmarks/bench_calibration.py " + " ".join(shown),
             "seconds": time.perf_counter() - start, "note": args.note, "paper_groups": args.paper_groups}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"estimators": est_rows, "nulls": null_rows, "meta": meta}, indent=1))
