@@ -301,6 +301,8 @@ def test_split_shares_give_each_image_both_of_its_roles_in_a_mixing_draw():
     from dastat.scoring.protocols import Views, feed_split
 
     class Recorder:  # stands in for the statistic
+        partners = None
+
         def update(self, shares, means, index):
             self.shares, self.means = shares, means
 
@@ -325,3 +327,42 @@ def test_split_and_fresh_blocks_agree_on_a_mixing_da(small, bundled_teacher):
     assert fresh.unit == "block" and split.unit == "split" and split.n_forward <= fresh.n_forward
     assert fresh.t_stddev_ci[0] < split.t_stddev < fresh.t_stddev_ci[1]
     assert split.relative_half_width < fresh.relative_half_width / 2
+
+
+def test_cutmix_split_estimate_carries_the_derangement_correction(small, bundled_teacher):
+    """CutMix (derangement partners, also in a composition) and Mixup alone (uniform permutation) get the
+    corrected split estimate; scoring CutMix on the teacher runs."""
+    from dastat.scoring.protocols import FastProtocol, partner_scheme
+    from dastat.scoring.config import ScoreConfig
+    from dastat.augment import create as build
+
+    units = FastProtocol(ScoreConfig()).units
+    assert units(build("cutmix"), 10).statistic.partners == "derangement"
+    assert units(build("crop_flip+cutmix"), 10).statistic.partners == "derangement"
+    assert units(build("mixup"), 10).statistic.partners == "permutation" and partner_scheme(build("flip")) is None
+    assert partner_scheme(build("crop_flip+mixup")) is None  # its self-partner view is not the original
+    result = dastat.score("cutmix", bundled_teacher, small, max_images=2048, precision=1e-9)
+    assert result.unit == "split" and result.relative_half_width < 0.05
+
+
+@pytest.mark.parametrize("command", [
+    ["score", "--da", "cutmix", "--max-images", "1120", "--precision", "0.000001"],  # budget: 7 blocks, odd
+    ["tune", "--da", "cutmix(alpha=0.2|2)", "--max-images", "1120"],
+])
+def test_torchrun_two_processes_stop_where_one_does(tmp_path, command):
+    """Budgets count blocks over all processes: two processes use the blocks one process uses, also when the
+    budget is an odd number of blocks (the split estimate's 7 here), so the numbers are the same."""
+    args = [*command, "--json", "--no-progress", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    runs = {}
+    for n in (1, 2):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m", "dastat",
+               *args]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[n] = json.loads(done.stdout)["results"]
+    for one, two in zip(runs[1], runs[2]):
+        key = "da" if "da" in one else "candidate"
+        assert one[key] == two[key] and one["n_forward"] == two["n_forward"]
+        assert two["t_stddev"] == pytest.approx(one["t_stddev"], rel=1e-9)
+    assert runs[1][0]["n_forward"] == 7 * 5 * 64 or command[0] == "tune"

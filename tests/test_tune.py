@@ -272,3 +272,53 @@ def test_cli_tune_table(capsys):
 def test_look_schedule_always_moves_on():
     assert look_schedule(5, first=1) == [1, 2, 3, 4, 5]
     assert look_schedule(204) == [16, 24, 36, 54, 81, 121, 181, 204]
+
+
+# --------------------------------------------------------------------------- the dangerous null: shaped draw effects
+
+def _shaped_null_race(rng: np.random.Generator, looks: list[int], **rule) -> Race:
+    """Two candidates of equal true T. stddev on common images and common uniforms, whose per-batch draw
+    effects are a normal and a lognormal function of the same uniforms (standardised: mean 0, variance 1),
+    added to views with image noise, so their block means' variances are equal; split estimates, 4 draws."""
+    from scipy import stats as sps
+
+    from dastat.stats import SplitTStddev
+
+    m, draws, blocks = 64, 4, looks[-1]
+    p = rng.dirichlet(np.full(3, 0.5), size=(blocks, 1, m))
+    base = 0.5 * p + 0.5 * rng.dirichlet(np.full(3, 0.5), size=(blocks, draws, m))
+    z = sps.norm.ppf(rng.random((blocks, draws, 1, 1)))
+    lognormal = (np.exp(z) - np.exp(0.5)) / np.sqrt((np.e - 1) * np.e)
+    effect = np.array([0.06, -0.06, 0.0])
+    views = {"normal": base + z * effect, "lognormal": base + lognormal * effect}
+    race = Race(list(views), looks, **rule)
+    stats = {n: SplitTStddev(3, draws, m) for n in views}
+    for k in range(blocks):
+        pk = torch.from_numpy(p[k])
+        for n, v in views.items():
+            vk = torch.from_numpy(v[k])
+            stats[n].update((pk + vk) / 2, (pk + vk).mean(1) / 2, k)
+        if race.due(k + 1):
+            race.look({n: stats[n] for n in race.live}, k + 1)
+    return race
+
+
+@pytest.mark.xfail(strict=True, reason="tune's jackknife t-test does not hold its level when near-tied candidates' "
+                                       "draw effects are differently shaped functions of common uniforms "
+                                       "(docs/tuning.md, 'Measured in the dangerous nulls')")
+def test_race_holds_its_level_when_draw_effects_differ_in_shape():
+    """The dangerous null: a normal and a lognormal draw effect of equal variance on common uniforms. Dropping
+    either is an error; the guarantee says at most alpha = 5% (allowing 2 Monte Carlo errors of 40 races)."""
+    looks = look_schedule(204)
+    drops = sum(len(_shaped_null_race(np.random.default_rng(rep), looks).live) < 2 for rep in range(40))
+    assert drops / 40 <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 40)
+
+
+def test_a_skew_guard_and_a_later_first_look_cut_the_dangerous_null_false_drops():
+    """Refusing a test whose delete-one-section values are skewed (|skewness| > 0.5) and looking first after
+    64 blocks drops a candidate in that null far less often than tune's rule (measured: 2 of 40 against 8 of
+    40 on these seeds; docs/tuning.md has the larger runs)."""
+    guarded = sum(len(_shaped_null_race(np.random.default_rng(rep), look_schedule(204, first=64),
+                                        max_skew=0.5).live) < 2 for rep in range(40))
+    plain = sum(len(_shaped_null_race(np.random.default_rng(rep), look_schedule(204)).live) < 2 for rep in range(40))
+    assert guarded <= 4 and plain >= 2 * guarded

@@ -103,7 +103,11 @@ class Engine:
 
     @torch.inference_mode()
     def _step(self, block) -> None:
-        active = [c for c in self.collectors if not c.done]
+        # A DA skips the blocks at or past its global budget (set by the protocol): the last round of
+        # processes may end part-way, and N processes use exactly the blocks one process would.
+        active = [c for c in self.collectors if not c.done and block.index < getattr(c, "stop_index", math.inf)]
+        if not active:
+            return
         t0 = time.perf_counter()
         orig = self._originals(block)
         full_block = orig.x.shape[0] == self.config.batch_size

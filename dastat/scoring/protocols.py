@@ -72,7 +72,23 @@ def feed_split(stat: SplitTStddev, k: int, v: Views) -> None:
         else:
             shares.append((p + u) / 2)
         means.append((p + u).mean(0) / 2)
-    stat.update(torch.stack(shares), torch.stack(means), k)
+    partners = {}
+    if stat.partners:  # the derangement correction also needs the originals, the views and the partners
+        partners = {"originals": p, "views": torch.stack([u.double() for u in v.p_views]),
+                    "perms": torch.stack([params["perm"] for params in v.params])}
+    stat.update(torch.stack(shares), torch.stack(means), k, **partners)
+
+
+def partner_scheme(aug: Augmentation) -> str | None:
+    """How the DA picks each image's partner, for the split estimate's correction: ``"derangement"`` when it
+    mixes with a partner that is never the image itself (CutMix, alone or in a composition, see
+    :func:`~dastat.augment.functional.derangement`), ``"permutation"`` for Mixup alone (a uniform permutation;
+    an image mixed with itself is itself), None for a DA that does not mix. A composition ending in Mixup
+    (its own partner is a transformed image, not the original) is not corrected (docs/protocols.md)."""
+    mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
+    if any(isinstance(s, CutMix) for s in mixers):
+        return "derangement"
+    return "permutation" if isinstance(aug, Mixup) else None
 
 
 def splittable(aug: Augmentation) -> bool:
@@ -156,25 +172,43 @@ class FastProtocol:
     def units(self, aug: Augmentation, num_classes: int) -> Units:
         c = self.config
         # A split estimate needs two blocks within the budget of 2 × max_images forwards.
-        if c.draws > 1 and splittable(aug) and c.max_images >= (1 + c.draws) * c.batch_size:
-            return Units("split", SplitTStddev(num_classes, c.draws, c.batch_size), feed_split, c.draws)
+        partners = partner_scheme(aug)
+        if (c.draws > 1 and splittable(aug) and c.max_images >= (1 + c.draws) * c.batch_size
+                and (partners is None or c.batch_size >= 5)):
+            return Units("split", SplitTStddev(num_classes, c.draws, c.batch_size, partners=partners), feed_split,
+                         c.draws)
         if aug.shared_randomness or aug.mixes or aug.batch_dependent:
             return Units("block", TStddev(num_classes, GROUP_SIZE / c.batch_size), feed_blocks)
         return Units("pair", TStddev(num_classes, GROUP_SIZE), feed_pairs)
 
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
-        """Stop DAs at their budget (every block) or at the target precision (every few blocks)."""
-        check = n_blocks % CHECK_EVERY == 0 and n_blocks * world_size >= MIN_BLOCKS
-        bs = self.config.batch_size
+        """Stop DAs at their budget or at the target precision (checked every ``CHECK_EVERY`` blocks).
+
+        Every decision counts blocks over all processes (``n_blocks`` of this process's are
+        ``n_blocks × world_size`` in all): a DA's budget is a number of blocks of the global stream
+        (:meth:`budget_index`; a process skips the DA on blocks at or past it, so a round of processes
+        may end part-way), and the precision is checked when the global count passes a multiple of
+        ``CHECK_EVERY``. With a ``world_size`` that divides ``CHECK_EVERY`` the checks fall where one
+        process makes them, so N processes stop where one does.
+        """
+        done_blocks = n_blocks * world_size
+        check = done_blocks >= MIN_BLOCKS and done_blocks // CHECK_EVERY > (done_blocks - world_size) // CHECK_EVERY
         for c in collectors:
             if c.done:
                 continue
-            # A DA stops before a block that would pass its budget.
-            if not within_budget(self.config, (c.n_images + bs) * world_size,
-                                 (c.n_forward + bs * (1 + c.draws)) * world_size):
+            c.stop_index = self.budget_index(c)
+            if done_blocks >= c.stop_index:
                 c.done = True
             elif check and c.tstd.synced().compute().relative_half_width <= self.config.precision:
                 c.done = c.converged = True
+
+    def budget_index(self, c) -> int:
+        """The global blocks a DA may use: each makes ``batch_size`` originals and the DA's forwards per block
+        (as counted so far; before its first block, one view per draw), and together they stay within budget."""
+        bs = self.config.batch_size
+        blocks_seen = c.n_images // bs
+        per_block = c.n_forward / blocks_seen if blocks_seen else bs * (1 + c.draws)
+        return int(self.config.max_images // max(bs, per_block / 2))
 
     def finish(self, collector) -> None:
         """A DA converged only if it reached the target precision."""

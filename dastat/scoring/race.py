@@ -97,6 +97,13 @@ class PairedDifferences:
         pick = lambda n, k: self.values[n] if k is None else self._loo[n][k]  # noqa: E731
         return jackknife(lambda k: pick(j, k) / pick(i, k) - 1, self.sections)
 
+    def skewness(self, j: str, i: str) -> float:
+        """The sample skewness of the delete-one-section values of ``T_j / T_i - 1`` (0 when they do not vary)."""
+        loo = [self._loo[j][k] / self._loo[i][k] - 1 for k in self.sections]
+        mean = sum(loo) / len(loo)
+        m2 = sum((v - mean) ** 2 for v in loo) / len(loo)
+        return sum((v - mean) ** 3 for v in loo) / len(loo) / m2 ** 1.5 if m2 > 0 else 0.0
+
     def pairs(self) -> list[tuple[str, str]]:
         """Every ``(j, i)`` with ``i`` of lower value than ``j``."""
         return [(j, i) for n, j in enumerate(self.order) for i in self.order[:n]]
@@ -130,11 +137,16 @@ class Race:
 
     def __init__(self, candidates: Sequence[str], looks: Sequence[int], alpha: float = ALPHA,
                  tolerance: float = TOLERANCE, reference: Callable[[int], Any] = student_t,
-                 multiplicity: str = "holm", tests: int | None = None):
+                 multiplicity: str = "holm", tests: int | None = None, margin: float = 0.0,
+                 max_skew: float | None = None):
         if multiplicity not in MULTIPLICITY:
             raise ValueError(f"multiplicity is one of {MULTIPLICITY}, not {multiplicity!r}")
         self.looks, self.alpha, self.tolerance = list(looks), alpha, tolerance
-        self.reference, self.multiplicity = reference, multiplicity
+        # margin > 0 tests the interval null "T_j / T_i - 1 <= margin" (an indifference zone) instead of "<= 0".
+        self.reference, self.multiplicity, self.margin = reference, multiplicity, margin
+        # max_skew: no test of a pair whose delete-one-section values are more skewed than this (a t-test's
+        # tail is not to be trusted at the race's levels when the differences are skewed).
+        self.max_skew = max_skew
         self.candidates = list(candidates)
         self.tests = len(self.looks) * max(len(self.candidates) - 1, 1) if tests is None else tests
         self.p_values = dict.fromkeys(self.candidates, 1.0)
@@ -157,7 +169,10 @@ class Race:
         reference = self.reference(len(diffs.sections)) if len(diffs.sections) > 1 else None
         if reference is not None:
             for j, i in diffs.pairs():
-                self.p_values[j] = min(self.p_values[j], self.tests * one_sided_p(*diffs(j, i), reference))
+                if self.max_skew is not None and abs(diffs.skewness(j, i)) > self.max_skew:
+                    continue
+                r, se = diffs(j, i)
+                self.p_values[j] = min(self.p_values[j], self.tests * one_sided_p(r - self.margin, se, reference))
         rejected = self._rejected()
         dropped = [n for n in self.live if n in rejected]
         self.live = [n for n in self.live if n not in dropped]
@@ -212,6 +227,8 @@ class RaceProtocol(FastProtocol):
         return self.race.looks[-1]
 
     def after_block(self, collectors: Sequence, n_blocks: int, world_size: int) -> None:
+        for c in collectors:  # no candidate uses a block past the last look, whatever the process count
+            c.stop_index = self.race.looks[-1]
         if not self.race.due(n_blocks * world_size):
             return
         live = [c for c in collectors if not c.done]

@@ -32,6 +32,10 @@ from __future__ import annotations
 import torch
 
 from .accumulators import DEFAULT_SECTIONS, Statistic
+from .partners import SCHEMES, mixing_image_variance, partner_moments
+
+#: The per-block moments a derangement-mixing DA's split estimate also keeps (see :mod:`dastat.stats.partners`).
+PARTNER_STATES = ("orig_var", "cross", "pair_same", "pair_reversed", "pair_disjoint")
 
 #: The paper's group: 5 batches of 64 originals (and as many views).
 GROUP_SIZE = 320
@@ -98,29 +102,43 @@ class TStddev(Statistic):
 class SplitTStddev(Statistic):
     """T. stddev from blocks of ``n`` images that each get ``draws`` independent draws of a DA.
 
-    A block mean under one draw, ``b``, has variance ``V = Var(ψ)/n + V_draw`` (first
-    order in ``1/n`` when the DA mixes pairs, exact otherwise): ``ψ(x) = E[s | x]`` is an
+    A block mean under one draw, ``b``, has variance ``V = Var(ψ)/n + V_draw`` (exact
+    for a DA that does not mix): ``ψ(x) = E[s | x]`` is an
     image's share of ``b``'s fluctuation, estimated from the within-block spread of ``s`` in one draw
     (``A``, expectation ``Var ψ + E η²``) and of ``s`` averaged over the draws (``B``,
     expectation ``Var ψ + E η² / R``), so ``Var ψ = (R·B − A) / (R − 1)``; ``V_draw =
     E Var(b | images)`` is the spread of ``b`` over the draws of a block. All three are
     per-block averages, kept as section sums for the jackknife.
+
+    With ``partners="derangement"`` (CutMix: every image mixed with a partner that is never
+    itself) or ``"permutation"`` (Mixup alone: a uniform permutation, and an image mixed with
+    itself is itself) the share spread misses ``O(1/m)`` terms of the image part; the
+    statistic then also keeps the moments of :mod:`dastat.stats.partners` and its image part
+    is the exact finite-``m`` correction derived in ``docs/protocols.md``. ``update`` then
+    needs the originals, the views and each draw's partners.
     """
 
     name, direction = "t_stddev", "lower"
 
-    def __init__(self, num_classes: int, draws: int, block_size: int, sections: int = DEFAULT_SECTIONS):
+    def __init__(self, num_classes: int, draws: int, block_size: int, sections: int = DEFAULT_SECTIONS,
+                 partners: str | None = None):
         super().__init__(sections)
         if draws < 2 or block_size < 2:
             raise ValueError("a split estimate needs at least 2 draws of blocks of at least 2 images")
-        self.num_classes, self.draws, self.block_size = num_classes, draws, block_size
+        if partners not in (None, *SCHEMES):
+            raise ValueError(f"partners is None or one of {SCHEMES}, not {partners!r}")
+        if partners and block_size < 5:
+            raise ValueError("a split estimate with mixing partners needs blocks of at least 5 images")
+        self.num_classes, self.draws, self.block_size, self.partners = num_classes, draws, block_size, partners
         self.units_per_group = GROUP_SIZE / block_size
         self.add_state("count")
-        for state in ("draw_var", "within", "within_mean"):
+        for state in ("draw_var", "within", "within_mean") + (PARTNER_STATES if partners else ()):
             self.add_state(state, num_classes)
 
-    def update(self, s: torch.Tensor, block_means: torch.Tensor, index: int) -> None:
-        """Add block ``index``: ``s`` (R×n×C), each image's share under each draw, and the R block means."""
+    def update(self, s: torch.Tensor, block_means: torch.Tensor, index: int, *, originals: torch.Tensor | None = None,
+               views: torch.Tensor | None = None, perms: torch.Tensor | None = None) -> None:
+        """Add block ``index``: ``s`` (R×n×C), each image's share under each draw, and the R block means; with
+        derangement partners also the originals (n×C), the views (R×n×C) and the partners (R×n)."""
         s, block_means = (v.detach().to("cpu", torch.float64) for v in (s, block_means))
         if s.shape[:2] != (self.draws, self.block_size):
             raise ValueError(f"expected {self.draws} draws of {self.block_size} images, got {tuple(s.shape[:2])}")
@@ -129,6 +147,14 @@ class SplitTStddev(Statistic):
         self.draw_var[j] += block_means.var(0)
         self.within[j] += s.var(1).mean(0)
         self.within_mean[j] += s.mean(0).var(0)
+        if self.partners:
+            if originals is None or views is None or perms is None:
+                raise ValueError("a split estimate with mixing partners needs the originals, views and partners")
+            moments = partner_moments(originals.detach().to("cpu", torch.float64), s.mean(0),
+                                      views.detach().to("cpu", torch.float64), perms.detach().cpu().long(),
+                                      self.partners)
+            for name, value in moments.items():
+                getattr(self, name)[j] += value
 
     @property
     def n(self) -> int:
@@ -141,8 +167,11 @@ class SplitTStddev(Statistic):
         """Per-class variance of one block mean: image component plus draw component."""
         count = self.summed("count", exclude)
         a, b, draw = (self.summed(s, exclude) / count for s in ("within", "within_mean", "draw_var"))
-        image = (self.draws * b - a) / (self.draws - 1) / self.block_size
-        return (image + draw).clamp_min(0)
+        image = (self.draws * b - a) / (self.draws - 1)  # m · Var E[b | images] for a DA that does not mix
+        if self.partners:
+            moments = {name: self.summed(name, exclude) / count for name in PARTNER_STATES}
+            image = mixing_image_variance(self.block_size, image, moments, self.partners)
+        return (image / self.block_size + draw).clamp_min(0)
 
     def value(self, exclude: int | None = None) -> float:
         return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
