@@ -68,7 +68,8 @@ def _pair(folder: Path) -> dict:
     config = config.get("options", config)  # sweeps written before validate.json carried provenance
     run = json.loads((folder / "run.json").read_text())
     name = f"resnet20 → {config['student']}"
-    return {"folder": folder, "name": name, "rows": results["rows"], "corr": results["correlations"],
+    rows = results["results"] if "results" in results else results["rows"]  # sweeps before the one JSON shape
+    return {"folder": folder, "name": name, "rows": rows, "corr": results["correlations"],
             "config": config, "run": run}
 
 

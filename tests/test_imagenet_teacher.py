@@ -101,6 +101,6 @@ def test_train_and_validate_on_the_same_folder(folder, teacher_spec, tmp_path, c
                  "--out", str(sweep)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    rows = json.loads(captured.out)["rows"]
+    rows = json.loads(captured.out)["results"]
     assert sorted(r["da"] for r in rows) == ["cutmix", "identity"]
     assert all(r["t_stddev"] is not None and np.isfinite(r["test_loss"]) for r in rows)

@@ -88,10 +88,10 @@ def test_validate_on_an_image_folder(folder, teacher_file, tmp_path, capsys):
     assert code == 0, captured.err
     printed = json.loads(captured.out)  # stdout holds the JSON alone
     stored = json.loads((out / "results.json").read_text())
-    assert printed["rows"] == stored["rows"] and printed["correlations"] == stored["correlations"]
-    assert sorted(r["da"] for r in printed["rows"]) == ["flip", "identity", "mixup"]
-    assert all(r["t_stddev"] is not None for r in printed["rows"]) and "test_loss" in printed["correlations"]
-    for row in printed["rows"]:
+    assert printed["results"] == stored["results"] and printed["correlations"] == stored["correlations"]
+    assert sorted(r["da"] for r in printed["results"]) == ["flip", "identity", "mixup"]
+    assert all(r["t_stddev"] is not None for r in printed["results"]) and "test_loss" in printed["correlations"]
+    for row in printed["results"]:
         final = json.loads((out / "runs" / row["da"] / "seed0" / "metrics.jsonl").read_text().splitlines()[-1])
         assert row["test_loss"] == pytest.approx(final["test_loss"]) and final["steps"] == 1
     assert _snapshot(folder) == before
