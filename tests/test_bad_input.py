@@ -476,6 +476,9 @@ HOSTILE = [
     ("sidecar:is-a-folder", SCORE_ID + ON_TINY + ["--out", "{t}/dir.csv"], "is a folder"),
     ("sidecar:tune-not-dastats", ["tune", *TINY, "--da", "cutmix(alpha=0.2|1)", "--out", "{t}/mine.csv"],
      "not written by dastat"),
+    # answers from no evidence: a race in which no candidate got a value has no best
+    ("evidence:tune-one-batch", ["tune", "--max-images", "64", "--no-progress", "--da", "mixup(alpha=0.2|1)",
+                                 "--out", "{t}/t.json"], "no candidate got a T. stddev"),
     # nothing unbounded
     ("limits:tune-200-alternatives", ["tune", *TINY, "--da", _GRID_200], "limit of 64"),
     ("limits:tune-product-grid", ["tune", *TINY, "--da", _GRID_1E8], "100,000,000 candidates"),

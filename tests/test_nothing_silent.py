@@ -167,10 +167,18 @@ def test_grid_edges_by_hand():
 def test_tune_prints_no_best_from_no_evidence(tmp_path, capsys):
     code, out, err = _run(["tune", "--da", "mixup(alpha=0.2|1)", "--max-images", "64", "--no-progress",
                            "--out", tmp_path / "t.json"], capsys)
-    assert code == 0
-    records = json.loads((tmp_path / "t.json").read_text())["results"]
-    assert all(r["t_stddev"] is None and r["status"] == "no value" for r in records)
-    assert "no best: no candidate has a T. stddev" in out and "best: mixup" not in out
+    assert code == 2 and out == "" and not (tmp_path / "t.json").exists()
+    assert err.startswith("dastat: error: no candidate got a T. stddev") and "--max-images 64" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_race_record_of_no_evidence_has_no_best():
+    """Without the command line: candidates without a value get the status 'no value' and there is no best."""
+    from dastat.scoring.race import tune
+
+    result = tune("mixup(alpha=0.2|1)", max_images=64, progress=False)
+    assert all(r["t_stddev"] is None and r["status"] == "no value" for r in result.records)
+    assert result.best is None
 
 
 # ----------------------------------------------------------------- 5. evaluate and the recorded accuracy

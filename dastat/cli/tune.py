@@ -67,10 +67,23 @@ def run_tune(args: argparse.Namespace) -> int:
         result = tune(args.das, teacher, data, alpha=args.alpha, tolerance=args.tolerance, max_images=args.max_images,
                       draws=args.draws, batch_size=args.batch_size, seed=args.seed, device=device,
                       progress=not args.no_progress)
+        _refuse_no_evidence(result)
         record = provenance(device=device, seed=args.seed, batch_size=args.batch_size,
                             protocol={"name": "race", **result.settings}, teacher=teacher, data=data)
         _emit(result, args, record)
     return 0
+
+
+def _refuse_no_evidence(result) -> None:
+    """A race in which no candidate got a T. stddev has no answer: one sentence and exit 2, nothing printed
+    or written as if it were a result."""
+    from ..errors import UserError
+
+    if any(r["t_stddev"] is not None for r in result.records) or str(result.settings.get("stopped") or "").startswith(
+            "degenerate"):
+        return
+    raise UserError(f"no candidate got a T. stddev: {result.settings['images']:,} images each are too few for an "
+                    f"estimate with --max-images {result.settings['max_images']:,}; raise --max-images")
 
 
 def _table(result) -> str:
