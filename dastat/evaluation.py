@@ -122,7 +122,12 @@ class EvalResult:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **{"indent": 2, "allow_nan": False, **kwargs})
+        """The JSON every dastat command writes: ``{"provenance": ..., "results": [this record]}``."""
+        from .provenance import with_provenance
+
+        record = self.to_dict()
+        provenance = record.pop("provenance")
+        return json.dumps(with_provenance([record], provenance), **{"indent": 2, "allow_nan": False, **kwargs})
 
 
 class _Totals:

@@ -655,7 +655,7 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
     import os
     import sys
 
-    from .data import FULL_NAMES
+    from .data import FULL_NAMES, data_root_from_env
 
     name = infer_data(num_classes, in_channels)
     if name is None:
@@ -663,8 +663,8 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
                         "which matches no built-in dataset; pass --data SPEC (e.g. imagefolder:PATH)")
     if name == "fashion-mnist":
         return name  # the default data anyway: nothing new to say
-    root = os.environ.get("DASTAT_DATA") or "./data"
-    where = f"{root} (from DASTAT_DATA)" if os.environ.get("DASTAT_DATA") else root
+    root = data_root_from_env() or "./data"
+    where = f"{root} (from DASTAT_DATA)" if data_root_from_env() else root
     if announce:
         print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
               f"so the data is {FULL_NAMES[name]} under {where} ({name}:{root})", file=sys.stderr)

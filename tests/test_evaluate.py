@@ -77,9 +77,21 @@ def test_evaluate_matches_a_numpy_reference(fmnist, bundled_teacher):
 
 def test_cli_on_the_bundled_default(capsys):
     assert main(["evaluate", "--max-images", "500", "--json", "--device", "cpu"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)  # the one shape: {"provenance": ..., "results": [record]}
+    assert set(doc) == {"provenance", "results"} and doc["provenance"]["command"]
+    (out,) = doc["results"]
     assert out["n_images"] == 500 and out["teacher"].startswith("bundled")
     # the manifest records 94.04% on the whole test set; 500 images stay within a few points of it
     assert abs(100 * out["top1"] - 94.04) < 4 and out["top5"] >= out["top1"]
     assert 0 <= out["ece"] < 0.1 and math.isfinite(out["loss"])
-    assert out["inputs"]["resolution"] == 28 and "provenance" in out
+    assert out["inputs"]["resolution"] == 28 and "provenance" not in out
+
+
+def test_evaluate_out_is_read_by_load_results(tmp_path):
+    """evaluate --out writes the shape every command writes, so dastat.load_results reads it."""
+    import dastat
+
+    path = tmp_path / "e.json"
+    assert main(["evaluate", "--max-images", "128", "--device", "cpu", "--out", str(path)]) == 0
+    loaded = dastat.load_results(path)
+    assert loaded["provenance"]["teacher"] and [r["n_images"] for r in loaded["results"]] == [128]

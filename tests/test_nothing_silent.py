@@ -193,7 +193,7 @@ def test_evaluate_puts_the_recorded_accuracy_beside_the_measured_one(tmp_path, c
     assert err.count("dastat: warning:") == 1 and "93.50%" in err and "download" in err
     near = _checkpoint(tmp_path / "near.pth", acc=torch.tensor(measured + 1.0))  # RepDistiller stores tensors
     code, out, err = _run(["evaluate", "--teacher", near, "--max-images", "256", "--json"], capsys)
-    result = json.loads(out)
+    (result,) = json.loads(out)["results"]
     assert result["recorded_key"] == "acc" and result["recorded_top1"] == pytest.approx((measured + 1) / 100)
     assert "warning" not in err
 
@@ -268,6 +268,14 @@ def test_tilde_and_variables_in_paths(tmp_path, capsys, monkeypatch, reference_d
     assert code == 0, err
     [result] = dastat.load_results(tmp_path / "out" / "r.json")["results"]
     assert result["data"] == f"cifar100:{tmp_path}/cifar" and result["teacher"] == str(tmp_path / "r56.pth")
+    # the data root can come from $DASTAT_DATA, itself written with ~ (the teacher's 100 classes infer CIFAR-100)
+    monkeypatch.setenv("DASTAT_DATA", "~/cifar")
+    code, out, err = _run(["score", "--teacher", "~/r56.pth", "--da", "identity", "--max-images", "64",
+                           "--no-progress", "--out", "$DASTAT_TEST_OUT/r2.json"], capsys)
+    assert code == 0, err
+    assert f"under {tmp_path}/cifar (from DASTAT_DATA)" in err
+    [result] = dastat.load_results(tmp_path / "out" / "r2.json")["results"]
+    assert result["n_images"] == 64
 
 
 # ----------------------------------------------------------------- 9. progress in a log

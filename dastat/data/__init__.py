@@ -324,13 +324,19 @@ def _cifar_arrays(path: Path, entry: dict, name: str, label_key: str,
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
+def data_root_from_env() -> str | None:
+    """``$DASTAT_DATA`` with ``~`` and ``$VARS`` expanded as a shell would, or None when it is unset or empty."""
+    value = os.environ.get("DASTAT_DATA")
+    return os.path.expandvars(os.path.expanduser(value)) if value else None
+
+
 def _load_cifar(name: str, root: str | None, download: bool) -> ImageData:
     folder, train_files, test_files, meta_file, label_key, names_key = {
         "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
                     "batches.meta", "labels", "label_names"),
         "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
     }[name]
-    env = os.environ.get("DASTAT_DATA")
+    env = data_root_from_env()
     where = root or env or "./data"
     root_path = Path(where)
     if env and where == env:  # the root came from the environment (directly, or as the inferred spec's root)
