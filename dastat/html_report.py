@@ -56,7 +56,7 @@ border-bottom:1px solid #ddd;text-align:right;vertical-align:top}th:first-child,
 th{background:#f3f3f3;font-weight:600}th .u{font-weight:400;font-size:11px;color:#666}
 td .ci,td .p,td .sd{font-size:11px;color:#666}td .v{white-space:nowrap}
 td.da,th.da{font-weight:600;text-align:left}tr.lead td{background:#eef5fb}img{max-width:100%;height:auto}
-.verdict{font-size:17px;background:#eef5fb;border-left:4px solid #0072B2;padding:.6rem .9rem;margin:.8rem 0}
+.notes{color:#8a4b00;font-size:14px;margin:.4rem 0}.verdict{font-size:17px;background:#eef5fb;border-left:4px solid #0072B2;padding:.6rem .9rem;margin:.8rem 0}
 .setting{color:#555;font-size:13px;margin:.2rem 0 1rem}dt{font-weight:600;margin-top:.4rem}dd{margin-left:1.2rem}
 table.provenance td{text-align:left;overflow-wrap:anywhere;word-break:break-word}table.provenance{width:100%}
 code{font-size:12px}.note{color:#555;font-size:13px}"""
@@ -144,10 +144,14 @@ def recommendation(records: Sequence[dict], by: str = "t_stddev", label: str = "
         return (text + f"; they are ahead of the other {rest} DA{'s' * (rest > 1)} "
                 f"(p = {_p(records[ties].get('p_next'))}).")
     ci = best.get(f"{by}_ci")
+    if ci is not None and (len(ci) != 2 or None in ci):  # an interval was due but the images were too few
+        return (f"{names[0]} has the {level}, but no interval yet: too few images to say how sure this is "
+                "(see the notes), so this is no recommendation.")
     if not ci or len(records) < 2:
         return f"{names[0]} has the {level}."
+    # a neighbour without an interval cannot be told from the best either
     overlap = [n for r, n in zip(records[1:], names[1:])
-               if r.get(f"{by}_ci") and _overlaps(ci, r[f"{by}_ci"])]
+               if not r.get(f"{by}_ci") or None in r[f"{by}_ci"] or _overlaps(ci, r[f"{by}_ci"])]
     if not overlap:
         return f"Use {names[0]}: it has the {level}, and its interval overlaps no other DA's."
     return (f"{names[0]} has the {level}; the intervals of {_join(overlap)} overlap it, so this table alone "
@@ -222,7 +226,8 @@ def records_table(records: Sequence[dict], columns: Sequence[str], *, label: str
     head += "".join(_header(c) for c in columns)
     rows = []
     for i, r in enumerate(records, 1):
-        cells = (f"<td>{i}</td>" if ranked else "") + f'<td class="da">{escape(fmt(r.get(label)))}</td>'
+        unranked = r.get("rank", i) is None  # a DA without a value is listed, not ranked
+        cells = (f"<td>{'–' if unranked else i}</td>" if ranked else "") + f'<td class="da">{escape(fmt(r.get(label)))}</td>'
         rows.append(f'<tr{" class=lead" if i <= lead else ""}>' + cells + "".join(_cell(r, c) for c in columns)
                     + "</tr>")
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -321,7 +326,7 @@ def _plain(value: Any) -> str:
 def html_report(records: Sequence[dict], *, title: str = "dastat report", by: str | None = None,
                 bars: bool = True, ranked: bool = True, label: str = "da", scatter: Sequence[tuple[str, str]] = (),
                 group: str | None = None, correlations: Any = None, provenance: dict | None = None,
-                setting: dict | None = None) -> str:
+                setting: dict | None = None, notes: Sequence[str] = ()) -> str:
     """The page as a string.
 
     ``records`` are the per-DA rows (``Ranking.to_records()``, a validation table); ``by`` the
@@ -331,7 +336,9 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
     ``scatter`` the ``(x, y)`` pairs to draw (one panel per ``group`` value); ``correlations``
     what ``dastat validate`` (a dict per outcome) or ``dastat correlate --json`` (a list)
     gives; ``provenance`` a :func:`dastat.provenance.provenance` record (default: the
-    records' own, if they carry one); ``setting`` what the figures' titles name.
+    records' own, if they carry one); ``setting`` what the figures' titles name; ``notes`` the
+    sentences on what the run did not do (:func:`dastat.budget.notes`), shown under the verdict.
+    A record without a value of ``by`` is left out of the verdict and the plot (a note says why).
     """
     from .plot import ranking_forest
     from .plot import scatter as draw_scatter
@@ -344,18 +351,21 @@ def html_report(records: Sequence[dict], *, title: str = "dastat report", by: st
         for r in records:
             r.pop(_NEXT, None), r.pop("p_next", None)
     parts = [f"<h1>{escape(title)}</h1>"]
-    complete = bool(records) and all(r.get(by) is not None for r in records)
+    valued = [r for r in records if r.get(by) is not None]  # a DA without a value is neither ranked nor drawn
     lead = 0
-    if ranked and complete:
+    if ranked and valued:
         ascending = direction(by) != "higher"
-        records.sort(key=lambda r: r[by] if ascending else -r[by])
-        verdict = recommendation(records, by, label)
+        valued.sort(key=lambda r: r[by] if ascending else -r[by])
+        records = valued + [r for r in records if r.get(by) is None]
+        verdict = recommendation(valued, by, label)
         parts.append(f'<p class="verdict">{verdict}</p>' if verdict else "")
         if direction(by) is not None:
-            lead = 1 + leading_ties_of(records)
+            lead = 1 + leading_ties_of(valued)
+    if notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     parts.append(_setting_line(records))
-    if bars and complete:
-        parts.append(_png(ranking_forest(records, by=by, label=label, setting=setting),
+    if bars and valued:
+        parts.append(_png(ranking_forest(valued, by=by, label=label, setting=setting),
                           f"forest plot of {by}, one dot and 95% interval per DA"))
     parts.append(_stats_section(records, by, label, ranked, lead))
     figures = [_png(draw_scatter(records, x=x, y=y, label=label, group=group, setting=setting), f"{y} against {x}")

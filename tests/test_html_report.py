@@ -315,3 +315,24 @@ def test_paired_tests_of_another_order_are_not_reused(tmp_path):
     assert "distinct_from_next" not in _table(page, "stats")["header"]
     assert page.paragraphs[0] == ("Use d1: it has the highest teacher entropy, 0.5000 (95% CI 0.4900 to 0.5100), "
                                   "and its interval overlaps no other DA's.")
+
+
+def test_a_ranking_with_das_lacking_values_says_so_and_recommends_nothing_unsure(tmp_path):
+    """A DA without a T. stddev is listed unranked ('–') and left out of the plot; a best without an interval is
+    no recommendation; the run's notes (dastat.budget.notes) stand under the verdict."""
+    from dastat.html_report import html_report
+
+    records = [{"da": "flip", "t_stddev": 0.01578, "t_stddev_ci": [None, None], "rank": 1},
+               {"da": "identity", "t_stddev": 0.01589, "t_stddev_ci": [None, None], "rank": 2},
+               {"da": "autoaugment", "t_stddev": None, "t_stddev_ci": [None, None], "rank": None}]
+    note = "autoaugment has no T. stddev, so not ranked: 64 images made 1 block unit(s) each"
+    path = tmp_path / "r.html"
+    path.write_text(html_report(records, title="t", notes=[note]))
+    page = _parse(path)
+    source = _html(page)
+    verdict = re.sub(r"<[^>]+>", "", re.search(r'<p class="verdict">(.*?)</p>', source).group(1))
+    assert verdict.startswith("flip has the lowest T. stddev, 0.01578, but no interval yet")
+    assert "no recommendation" in verdict and "Use " not in verdict
+    assert re.search(r'<ul class="notes"><li>autoaugment has no T. stddev', source)
+    assert [row[0]["v"] for row in _table(page, "stats")["rows"]] == ["1", "2", "–"]
+    assert source.count("<img") == 1  # the forest plot, of the two DAs that have a value

@@ -140,7 +140,7 @@ def _emit(results: Ranking, args: argparse.Namespace, *, ranked: bool, record: d
         from ..html_report import write_html_report
 
         write_html_report(args.report, results.to_records(), ranked=ranked, title=f"dastat {args.command}",
-                          provenance=record)
+                          provenance=record, notes=notes(results))
     elif args.report:
         atomic_write_text(args.report, markdown_report(results, ranked=ranked, provenance=record))
     if args.out and args.out.lower().endswith(".csv"):
