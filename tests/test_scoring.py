@@ -120,6 +120,7 @@ def test_paper_groups_match_the_reference_loop_group_for_group():
     units, got = GroupUnits(10), []
     for k, (p, v) in enumerate(zip(batches, views)):
         units(Recorder(), k, Views(p, [v], [{}]))
+    units.finish(Recorder())
     expected, entries = [], []
     for p, v in zip(batches, views):
         entries += [p.numpy(), v.numpy()]
@@ -345,13 +346,7 @@ def test_cutmix_split_estimate_carries_the_derangement_correction(small, bundled
     assert result.unit == "split" and result.relative_half_width < 0.05
 
 
-@pytest.mark.parametrize("command", [
-    ["score", "--da", "cutmix", "--max-images", "1120", "--precision", "0.000001"],  # budget: 7 blocks, odd
-    ["tune", "--da", "cutmix(alpha=0.2|2)", "--max-images", "1120"],
-])
-def test_torchrun_two_processes_stop_where_one_does(tmp_path, command):
-    """Budgets count blocks over all processes: two processes use the blocks one process uses, also when the
-    budget is an odd number of blocks (the split estimate's 7 here), so the numbers are the same."""
+def _one_and_two_processes(tmp_path, command: list[str]) -> dict[int, list[dict]]:
     args = [*command, "--json", "--no-progress", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     runs = {}
@@ -361,8 +356,45 @@ def test_torchrun_two_processes_stop_where_one_does(tmp_path, command):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[n] = json.loads(done.stdout)["results"]
+    return runs
+
+
+@pytest.mark.parametrize("command", [
+    ["score", "--da", "cutmix", "--max-images", "1120", "--precision", "0.000001"],  # budget: 7 blocks, odd
+    ["score", "--da", "flip", "--max-images", "1120", "--precision", "0.000001"],  # pair units
+    ["score", "--da", "cutmix_pick_t", "--max-images", "1120", "--precision", "0.000001"],  # block units
+    ["tune", "--da", "cutmix(alpha=0.2|2)", "--max-images", "1120"],
+])
+def test_torchrun_two_processes_stop_where_one_does(tmp_path, command):
+    """Budgets count blocks over all processes: two processes use the blocks one process uses, also when the
+    budget is an odd number of blocks (the split estimate's 7 here), so the numbers are the same."""
+    runs = _one_and_two_processes(tmp_path, command)
     for one, two in zip(runs[1], runs[2]):
         key = "da" if "da" in one else "candidate"
         assert one[key] == two[key] and one["n_forward"] == two["n_forward"]
         assert two["t_stddev"] == pytest.approx(one["t_stddev"], rel=1e-9)
-    assert runs[1][0]["n_forward"] == 7 * 5 * 64 or command[0] == "tune"
+    assert runs[1][0]["n_forward"] == 7 * 5 * 64 or command[0] == "tune" or command[2] != "cutmix"
+
+
+def test_torchrun_two_processes_make_the_paper_protocols_groups(tmp_path, fmnist):
+    """The paper's groups are 5 consecutive batches of the whole stream, also when two processes each see
+    every other batch: 1,000 images over 2 epochs = 32 batches (15 of 64 and one of 40 each), 6 groups."""
+    import gzip
+    import struct
+
+    root = tmp_path / "fm"
+    root.mkdir()
+
+    def write(name, array):
+        header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+        with gzip.open(root / name, "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+
+    for prefix, split in (("train", fmnist.train), ("t10k", fmnist.test)):
+        write(f"{prefix}-images-idx3-ubyte.gz", split.images[:1000, 0].numpy())
+        write(f"{prefix}-labels-idx1-ubyte.gz", split.labels[:1000].numpy())
+    runs = _one_and_two_processes(tmp_path, ["score", "--da", "flip", "--protocol", "paper", "--epochs", "2",
+                                             "--data", f"fashion-mnist:{root}"])
+    one, two = runs[1][0], runs[2][0]
+    assert one["n_units"] == two["n_units"] == 6 and one["n_images"] == two["n_images"] == 2000
+    assert two["t_stddev"] == pytest.approx(one["t_stddev"], rel=1e-9)

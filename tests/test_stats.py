@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from dastat.stats import (GROUP_SIZE, BatchGrouper, MeanStat, SplitTStddev, TeacherEntropy, TStddev, direction, entropy,
+from dastat.stats import (GROUP_SIZE, MeanStat, PaperGroups, SplitTStddev, TeacherEntropy, TStddev, direction, entropy,
                           t_stddev)
 from dastat.stats.accumulators import jackknife
 from dastat.stats.companions import Companions, CrossEntropyStats
@@ -169,15 +169,17 @@ def test_mean_stat_interval_matches_t_interval_for_equal_sections():
     assert est.ci == pytest.approx((est.value - q * se, est.value + q * se), rel=1e-9)
 
 
-def test_batch_grouper_groups_five_whole_batches_of_any_size():
+def test_paper_groups_are_five_whole_batches_of_any_size_by_global_index():
     rng = np.random.default_rng(7)
     sizes = [64, 64, 64, 64, 32, 64, 64, 10, 64, 64, 64]  # short batches join the same group
     p_orig = [torch.from_numpy(rng.dirichlet(np.ones(3), size=n)) for n in sizes]
     p_view = [torch.from_numpy(rng.dirichlet(np.ones(3), size=n)) for n in sizes]
-    grouper = BatchGrouper(3)
-    got = [grouper.push(a, b) for a, b in zip(p_orig, p_view)]
-    assert [g is not None for g in got] == [False] * 4 + [True] + [False] * 4 + [True, False]
-    for end, mean in ((5, got[4]), (10, got[9])):
+    groups = PaperGroups(3)
+    for k in rng.permutation(len(sizes)):  # the order batches arrive in does not matter, their index does
+        groups.push(int(k), p_orig[k], p_view[k])
+    got = groups.means()
+    assert [g for g, _ in got] == [0, 1]  # the 11th batch starts a group the stream does not complete
+    for (_, mean), end in zip(got, (5, 10)):
         rows = np.concatenate([x.numpy() for pair in zip(p_orig[end - 5:end], p_view[end - 5:end]) for x in pair])
         np.testing.assert_allclose(mean.numpy(), rows.mean(0), rtol=1e-12)
 

@@ -2,7 +2,7 @@
 
 * :class:`PaperProtocol` — the paper's procedure: ``epochs`` passes over the training
   split (the last short batch kept), groups of 5 whole batches and their views
-  (:class:`~dastat.stats.BatchGrouper`, running on across epoch ends), T. stddev =
+  (:class:`~dastat.stats.PaperGroups`, running on across epoch ends), T. stddev =
   the sd of the group means; it never stops early.
 * :class:`FastProtocol` — the unit is the image pair when a DA's views are
   independent given their images; a DA that draws once per batch or mixes pairs gets
@@ -23,7 +23,8 @@ import torch
 
 from ..augment.base import Augmentation
 from ..augment.mixing import CutMix, Mixup
-from ..stats import GROUP_SIZE, BatchGrouper, SplitTStddev, Statistic, TStddev
+from ..distributed import process_group
+from ..stats import GROUP_SIZE, PaperGroups, SplitTStddev, Statistic, TStddev
 from .config import ScoreConfig
 from .stream import BlockStream
 
@@ -117,16 +118,20 @@ def budget_blocks(config: ScoreConfig, draws: int) -> int:
 
 
 class GroupUnits:
-    """The paper's groups as units, numbered in the order they complete."""
+    """The paper's groups as units (:class:`~dastat.stats.PaperGroups`): numbered by their place in the
+    global stream, and given to the statistic at the end of the run, once every process's batches are in."""
 
     def __init__(self, num_classes: int):
-        self.grouper, self.groups = BatchGrouper(num_classes), 0
+        self.groups = PaperGroups(num_classes)
 
     def __call__(self, stat: TStddev, k: int, v: Views) -> None:
-        mean = self.grouper.push(v.p_orig, v.p_views[0])
-        if mean is not None:
-            stat.update(mean.unsqueeze(0), self.groups)
-            self.groups += 1
+        self.groups.push(k, v.p_orig, v.p_views[0])
+
+    def finish(self, stat: TStddev) -> None:
+        means, self.groups = self.groups.means(), PaperGroups(self.groups.num_classes)
+        if process_group()[0] == 0:  # the statistic is summed over processes later: one process holds the groups
+            for g, mean in means:
+                stat.update(mean.unsqueeze(0), g)
 
 
 class PaperProtocol:
@@ -150,6 +155,7 @@ class PaperProtocol:
         """The paper protocol runs every epoch."""
 
     def finish(self, collector) -> None:
+        collector.units.feed.finish(collector.tstd)
         collector.converged = True
 
     def settings(self) -> dict[str, float]:

@@ -2,10 +2,10 @@
 
 from .accumulators import Estimate, Statistic, jackknife, t_interval
 from .direction import DIRECTION, direction, lower_is_better
-from .tstddev import (GROUP_BATCHES, GROUP_SIZE, BatchGrouper, MeanStat, SplitTStddev, TeacherEntropy, TStddev,
+from .tstddev import (GROUP_BATCHES, GROUP_SIZE, MeanStat, PaperGroups, SplitTStddev, TeacherEntropy, TStddev,
                       entropy, t_stddev)
 
 __all__ = [
-    "BatchGrouper", "DIRECTION", "Estimate", "GROUP_BATCHES", "GROUP_SIZE", "MeanStat", "SplitTStddev", "Statistic",
+    "DIRECTION", "Estimate", "GROUP_BATCHES", "GROUP_SIZE", "MeanStat", "PaperGroups", "SplitTStddev", "Statistic",
     "TStddev", "TeacherEntropy", "direction", "entropy", "jackknife", "lower_is_better", "t_interval", "t_stddev",
 ]

@@ -6,7 +6,7 @@ those group means per class, and averages over classes. :class:`TStddev` compute
 the same quantity from any i.i.d. *unit* whose mean composes a group:
 
 * paper protocol — the unit is the group itself (``units_per_group = 1``), cut by
-  :class:`BatchGrouper`;
+  :class:`PaperGroups`;
 * a DA that draws its randomness once per batch (the paper's Cutout, Mixup, CutMix,
   AutoAugment, Crop+Flip) or mixes images within a batch — the unit is one draw block
   of ``m`` pairs, and a group is ``320 / m`` independent blocks, so
@@ -214,27 +214,41 @@ class TeacherEntropy(MeanStat):
     name, direction = "teacher_entropy", "higher"
 
 
-class BatchGrouper:
+class PaperGroups:
     """Cuts a stream of (original, view) batches into the paper's groups of whole batches.
 
-    As in the paper's code, a group is the mean probability of ``batches`` consecutive
-    batches and their views, whatever their sizes (a short last batch of an epoch joins
-    the next epoch's first batches); a batch is never split.
+    As in the paper's code, group ``g`` is the mean probability of the stream's batches
+    ``g·batches … g·batches + batches − 1`` (their global indices) and their views, whatever
+    their sizes (a short last batch of an epoch joins the next epoch's first batches); a
+    batch is never split, and a group the stream did not complete is left out. Under
+    ``torchrun`` a process sees only some batches of a group (process ``r`` takes batches
+    ``r, r + N, …``), so each keeps per-group sums and :meth:`means` adds them over the
+    processes first: N processes give the groups one process gives.
     """
 
     def __init__(self, num_classes: int, batches: int = GROUP_BATCHES):
-        self.batches = batches
-        self._sum = torch.zeros(num_classes, dtype=torch.float64)
-        self._count = self._seen = 0
+        self.batches, self.num_classes = batches, num_classes
+        # group -> [class sums..., rows, batches]
+        self._sums: dict[int, torch.Tensor] = {}
 
-    def push(self, p_orig: torch.Tensor, p_view: torch.Tensor) -> torch.Tensor | None:
-        """Add one batch (N×C each); return the group mean it completes, if any."""
-        self._sum += (p_orig.double().sum(0) + p_view.double().sum(0)).cpu()
-        self._count += p_orig.shape[0] + p_view.shape[0]
-        self._seen += 1
-        if self._seen < self.batches:
-            return None
-        mean = self._sum / self._count
-        self._sum = torch.zeros_like(self._sum)
-        self._count = self._seen = 0
-        return mean
+    def push(self, index: int, p_orig: torch.Tensor, p_view: torch.Tensor) -> None:
+        """Add batch ``index`` of the global stream (N×C originals and views)."""
+        row = self._sums.setdefault(index // self.batches, torch.zeros(self.num_classes + 2, dtype=torch.float64))
+        row[:-2] += (p_orig.double().sum(0) + p_view.double().sum(0)).cpu()
+        row[-2] += p_orig.shape[0] + p_view.shape[0]
+        row[-1] += 1
+
+    def means(self) -> list[tuple[int, torch.Tensor]]:
+        """Every complete group's index and mean (summed over all processes; a collective under ``torchrun``)."""
+        import torch.distributed as dist
+
+        distributed = dist.is_available() and dist.is_initialized()
+        size = torch.tensor([max(self._sums, default=-1) + 1], dtype=torch.float64)
+        if distributed:
+            dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        dense = torch.zeros(int(size.item()), self.num_classes + 2, dtype=torch.float64)
+        for g, row in self._sums.items():
+            dense[g] = row
+        if distributed:
+            dist.all_reduce(dense)
+        return [(g, row[:-2] / row[-2]) for g, row in enumerate(dense) if row[-1] == self.batches]
