@@ -129,6 +129,10 @@ def test_budgets_are_images_and_forwards_and_a_cut_short_da_says_what_would_fini
     line = next(line for line in out.splitlines() if line.startswith("note: mixup stopped at its budget"))
     assert f"({mixup['n_images']:,} images, {mixup['n_forward']:,} forwards)" in line
     assert f"about --max-images {expected:,} would reach it" in line
+    # and why: mixup draws once per batch (a split estimate with 4 draws per block) at 5 forwards per image
+    assert mixup["unit"] == "split" and mixup["n_forward"] == 5 * mixup["n_images"]
+    assert "(it draws once per batch, so its precision rests on 4 draws per block of 64 images; 5 forwards per " \
+           "image)" in line
     # every interval of a statistic that cannot be negative stays at or above zero
     for name in ("teacher_entropy", "kl_view", "affinity", "order_violation", "ce_var_t", "risk_var_t"):
         if mixup.get(f"{name}_ci"):
@@ -143,12 +147,12 @@ def test_tune_says_the_budget_is_too_small_to_race_and_the_best_is_at_the_edge(t
     assert code == 0
     doc = json.loads((tmp_path / "t.json").read_text())
     assert set(doc) >= {"provenance", "results"} and len(doc["provenance"]["protocol"]["looks_images"]) == 1
-    # cutout draws once per batch, so each original gets 4 views (5 forwards): 17 blocks, one past the first look,
-    # take 17 · 64 · (1 + 4) / 2 = 2,720 as --max-images and 17 · 64 · (1 + 3 · 4) = 14,144 forwards
+    # cutout draws once per batch, so each original gets 4 views (5 forwards): 65 blocks, one past the first look,
+    # take 65 · 64 · (1 + 4) / 2 = 10,400 as --max-images and 65 · 64 · (1 + 3 · 4) = 54,080 forwards
     assert all(r["n_forward"] % 5 == 0 for r in doc["results"])
-    assert len(look_schedule(budget_blocks(ScoreConfig(max_images=2720), 4))) == 2
-    assert len(look_schedule(budget_blocks(ScoreConfig(max_images=2719), 4))) == 1
-    assert "budget too small to race: 14,144 forwards (--max-images 2,720) would race this grid" in out
+    assert len(look_schedule(budget_blocks(ScoreConfig(max_images=10400), 4))) == 2
+    assert len(look_schedule(budget_blocks(ScoreConfig(max_images=10399), 4))) == 1
+    assert "budget too small to race: 54,080 forwards (--max-images 10,400) would race this grid" in out
     best = next(r["candidate"] for r in doc["results"] if r["status"] == "best")
     if best != "cutout(size=8)":
         assert "best at the grid's edge: extend the grid" in out

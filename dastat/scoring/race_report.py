@@ -67,12 +67,12 @@ def race_budget(looks: Sequence[int], batch_size: int, views_per_image: Sequence
 
 
 def budget_to_decide(diffs, best: str, live: Sequence[str], quantile: float, tolerance: float,
-                     images: int) -> int | None:
+                     images: int, margin: float = 0.0) -> int | None:
     """The images per candidate with which every live candidate would be dropped or tied with ``best``.
 
     ``diffs(j, best)`` is ``(r, se)``, the relative difference and its standard error after ``images``; with
-    ``n`` images the error is ``se · sqrt(images / n)``. Candidate ``j`` is dropped once ``r / se_n`` reaches
-    ``quantile`` (the level of the next drop) and tied once ``r + quantile · se_n`` is below ``tolerance``;
+    ``n`` images the error is ``se · sqrt(images / n)``. Candidate ``j`` is dropped once ``(r - margin) / se_n``
+    reaches ``quantile`` (the level of the next drop) and tied once ``r + quantile · se_n`` is below ``tolerance``;
     whichever comes first decides it. None when a difference has no standard error.
 
     >>> budget_to_decide(lambda j, i: (0.02, 0.02), "a", ["a", "b"], 2.0, 0.01, 1000)  # (2 · 0.02 / 0.02)² = 4
@@ -85,7 +85,7 @@ def budget_to_decide(diffs, best: str, live: Sequence[str], quantile: float, tol
         r, se = diffs(j, best)
         if not (math.isfinite(r) and math.isfinite(se)) or se <= 0:
             return None
-        ways = [(quantile * se / r) ** 2 if r > 0 else math.inf,
+        ways = [(quantile * se / (r - margin)) ** 2 if r > margin else math.inf,
                 (quantile * se / (tolerance - r)) ** 2 if r < tolerance else math.inf]
         need = max(need, min(ways))
     return int(math.ceil(images * need)) if math.isfinite(need) and need > 0 else None
