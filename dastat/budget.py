@@ -7,7 +7,8 @@ Nothing a run leaves out or cuts short is silent. :func:`notes` names
 * each DA without a T. stddev (or without an interval), which is then not ranked, with
   the budget that would give it one;
 * each DA that the fast protocol's budget stopped before its interval reached the asked
-  precision, with the budget that would reach it.
+  precision, with why (what one unit of its estimate is and its forwards per image) and the
+  budget that would reach it.
 
 The budget estimate uses that the interval's width shrinks as ``1/sqrt(n)``: a DA at
 relative half-width ``h`` after ``n`` images needs about ``n (h / precision)²`` images.
@@ -44,6 +45,19 @@ def _has(value: Any) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
+def _why_slow(r) -> str:
+    """Why a DA's interval narrows slowly per image: what one unit of its estimate is and what it costs."""
+    per_image = r.n_forward / r.n_images if r.n_images else math.nan
+    cost = f"{per_image:.3g} forwards per image"
+    batch = int(r.extra.get("batch_size") or 64)
+    if r.unit == "block":
+        return f"its views depend on the whole batch, so each block of {batch} images is one unit; {cost}"
+    if r.unit == "split":
+        return (f"it draws once per batch, so its precision rests on {int(r.extra.get('draws') or 1)} draws per "
+                f"block of {batch} images; {cost}")
+    return cost
+
+
 def _cut_short(r, precision: float) -> str | None:
     """The note for a DA the budget stopped before the asked precision, or None."""
     half = r.relative_half_width
@@ -51,7 +65,8 @@ def _cut_short(r, precision: float) -> str | None:
         return None
     need = max_images_for(r.n_images, r.n_forward, r.n_images * (half / precision) ** 2)
     return (f"{r.da} stopped at its budget ({r.n_images:,} images, {r.n_forward:,} forwards) at "
-            f"±{100 * half:.1f}%, not the asked ±{100 * precision:.1f}%; about --max-images {need:,} would reach it")
+            f"±{100 * half:.1f}%, not the asked ±{100 * precision:.1f}% ({_why_slow(r)}); "
+            f"about --max-images {need:,} would reach it")
 
 
 def _no_value(r, batch_size: int) -> tuple[str, str] | None:
