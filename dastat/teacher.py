@@ -60,9 +60,6 @@ STATE_DICT_ENTRIES = ("model", "state_dict", "model_state_dict", "net")
 #: Prefixes that wrappers add to every key (DataParallel/DDP, torch.compile, Lightning).
 WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
 
-#: Facts of the datasets that :mod:`dastat.data` knows by name, so a spec string can be
-#: checked against a teacher without reading the data: (classes, channels).
-_KNOWN_DATA = {"fashion-mnist": (10, 1), "cifar10": (10, 3), "cifar100": (100, 3)}
 
 
 class Teacher(Normalized):
@@ -540,15 +537,13 @@ def _resolve(spec: str | Path | None, arch: str | None, trust: bool) -> _Loaded:
 
 def _data_facts(data: Any) -> tuple[str, int | None, int | None, Sequence[float] | None, Sequence[float] | None]:
     """(name, classes, channels, mean, std) of an ``ImageData`` or a data spec, without loading CIFAR."""
-    from . import data as data_module
+    from .data import DATASETS, load_data, parse_spec
 
     if isinstance(data, str):
-        name, _ = data_module.parse_spec(data)
-        if name in _KNOWN_DATA:
-            classes, channels = _KNOWN_DATA[name]
-            mean, std = data_module.NORMALIZATION[name]
-            return name, classes, channels, mean, std
-        data = data_module.load_data(data)  # an image folder: its classes are its sub-folders
+        info = DATASETS[parse_spec(data)[0]]
+        if info.num_classes is not None:
+            return info.name, info.num_classes, info.channels, info.mean, info.std
+        data = load_data(data)  # an image folder: its classes are its sub-folders
     return data.name, data.num_classes, data.channels, data.mean, data.std
 
 
@@ -575,7 +570,9 @@ def _check_normalisation(mean: Sequence[float], std: Sequence[float], channels: 
 
 def infer_data(num_classes: int, in_channels: int) -> str | None:
     """The data spec a teacher of this shape was most likely trained on (None if no known data fits)."""
-    return next((name for name, shape in _KNOWN_DATA.items() if shape == (num_classes, in_channels)), None)
+    from .data import dataset_of_shape
+
+    return dataset_of_shape(num_classes, in_channels)
 
 
 def load_teacher(
@@ -655,7 +652,7 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
     import os
     import sys
 
-    from .data import FULL_NAMES, data_root_from_env
+    from .data import DATASETS, data_root_from_env
 
     name = infer_data(num_classes, in_channels)
     if name is None:
@@ -667,7 +664,7 @@ def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -
     where = f"{root} (from DASTAT_DATA)" if data_root_from_env() else root
     if announce:
         print(f"dastat: no --data given; the teacher has {num_classes} classes and {in_channels} channels, "
-              f"so the data is {FULL_NAMES[name]} under {where} ({name}:{root})", file=sys.stderr)
+              f"so the data is {DATASETS[name].title} under {where} ({name}:{root})", file=sys.stderr)
     return f"{name}:{root}"
 
 
@@ -675,15 +672,11 @@ def resolve_teacher_and_data(
     teacher: Any = None,
     data: Any = None,
     *,
-    download: bool = False,
+    options: Any = None,
     arch: str | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     trust: bool = False,
-    size: int | None = None,
-    resize: int | None = None,
-    base_view: str | None = None,
-    workers: int | None = None,
     device: str | torch.device | None = None,
     announce: bool = True,
 ) -> tuple[Teacher, Any]:
@@ -711,8 +704,7 @@ def resolve_teacher_and_data(
     if not isinstance(data, ImageData):
         prep = (loaded.preprocessing if loaded else getattr(teacher, "meta", {}).get("preprocessing")) or {}
         res = Resolution(prep["size"], prep.get("resize"), prep.get("interpolation") or "bilinear") if prep else None
-        data = load_data(data, download=download, resolution=res, size=size, resize=resize, channels=channels,
-                         workers=workers, base_view=base_view)
+        data = load_data(data, options, resolution=res, channels=channels)
     if loaded is not None:
         teacher = _build_teacher(loaded, data, mean, std)
     check_compatible(teacher, data)

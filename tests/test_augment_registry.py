@@ -61,7 +61,7 @@ def test_canonical_spec_drops_defaults():
 
 
 def test_issue_specs_build_and_run_on_fashion_mnist_shaped_batches():
-    ctx = context(dataset="fashion-mnist")
+    ctx = context()
     x, y = batch(64, size=28)
     for spec in ["randaugment(num_ops=2,magnitude=9)", "trivialaugment", "pick(base=mixup,pool=2)", "cutmix(per_sample=True)"]:
         out = create(spec, ctx)(x, y, generator=torch.Generator().manual_seed(0))

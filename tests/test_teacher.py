@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from dastat import models
-from dastat.data import NORMALIZATION
+from dastat.data import DATASETS
+from dastat.data.datasets import IMAGENET
 from dastat.errors import UserError
 from dastat.teacher import Teacher, inspect_checkpoint, load_teacher
 
 # One checkpoint per architecture family ships in tests/data (see its README).
 SHIPPED = ["resnet8", "resnet56", "wrn_16_1", "MobileNetV2", "ShuffleV1", "ShuffleV2"]
-CIFAR10 = NORMALIZATION["cifar10"]
+CIFAR10 = (DATASETS["cifar10"].mean, DATASETS["cifar10"].std)
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
@@ -330,10 +331,10 @@ def test_data_as_image_data(small, tmp_path):
     images = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
     split = Split(images, torch.zeros(4, dtype=torch.long))
     data = ImageData(name="imagefolder", train=split, test=None, num_classes=10, channels=3, image_size=32,
-                     mean=NORMALIZATION["imagenet"][0], std=NORMALIZATION["imagenet"][1],
+                     mean=IMAGENET[0], std=IMAGENET[1],
                      classes=[str(i) for i in range(10)])
     teacher = load_teacher(tmp_path / "w.pt", data=data)
-    assert teacher.mean.flatten().tolist() == pytest.approx(list(NORMALIZATION["imagenet"][0]))
+    assert teacher.mean.flatten().tolist() == pytest.approx(list(IMAGENET[0]))
     data.num_classes = 200
     with pytest.raises(UserError, match="has 10 classes but imagefolder has 200"):
         load_teacher(tmp_path / "w.pt", data=data)

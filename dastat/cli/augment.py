@@ -77,7 +77,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_preview(args: argparse.Namespace) -> int:
     import torch
 
-    from ..augment import AugmentContext, create
+    from ..augment import create
     from ..augment.registry import check
     from ..data import load_data
     from .common import teacher_from_args
@@ -93,7 +93,7 @@ def run_preview(args: argparse.Namespace) -> int:
         data = load_data(args.data)
     with blame("--teacher", "teacher"):
         teacher = teacher_from_args(args, data)
-    context = AugmentContext.from_data(data, teacher=teacher)
+    context = data.augment_context(teacher=teacher)
     aug = create(args.spec, context)
 
     g = torch.Generator().manual_seed(args.seed)

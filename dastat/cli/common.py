@@ -99,13 +99,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                             "Tiny ImageNet, resized-crop-flip for image folders)")
 
 
+def data_options_from_args(args: argparse.Namespace):
+    """The :class:`~dastat.data.DataOptions` that the arguments of :func:`add_data_arguments` describe."""
+    from ..data import DataOptions
+
+    return DataOptions(download=getattr(args, "download", False), size=getattr(args, "size", None),
+                       resize=getattr(args, "resize", None), base_view=getattr(args, "base_view", None),
+                       workers=getattr(args, "workers", None))
+
+
 def teacher_and_data_from_args(args: argparse.Namespace, device: str | torch.device | None = None):
     """``(teacher, data)`` from :func:`add_teacher_arguments` and :func:`add_data_arguments`."""
     from ..teacher import resolve_teacher_and_data
 
     return resolve_teacher_and_data(
-        getattr(args, "teacher", None), getattr(args, "data", None), download=getattr(args, "download", False),
+        getattr(args, "teacher", None), getattr(args, "data", None), options=data_options_from_args(args),
         arch=getattr(args, "arch", None), mean=getattr(args, "mean", None), std=getattr(args, "std", None),
-        trust=getattr(args, "trust_checkpoint", False), size=getattr(args, "size", None),
-        resize=getattr(args, "resize", None), base_view=getattr(args, "base_view", None),
-        workers=getattr(args, "workers", None), device=device)
+        trust=getattr(args, "trust_checkpoint", False), device=device)

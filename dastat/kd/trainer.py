@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from .. import models
-from ..augment import AugmentContext, Augmentation, create as create_augmentation
-from ..data import ImageData
+from ..augment import Augmentation, create as create_augmentation
+from ..data import DataOptions, ImageData
 from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..models.normalize import Normalized
@@ -110,8 +110,9 @@ def build_inputs(cfg: TrainConfig, teacher: Teacher | None, data: ImageData | No
     if workers is not None and workers < 0:
         raise UserError("--workers must be 0 (decode in this process) or more")
     teacher, data = resolve_teacher_and_data(teacher if teacher is not None else cfg.teacher,
-                                             data if data is not None else cfg.data, arch=cfg.arch, mean=cfg.mean,
-                                             std=cfg.std, trust=cfg.trust_checkpoint, workers=workers, device=device)
+                                             data if data is not None else cfg.data, options=DataOptions(workers=workers),
+                                             arch=cfg.arch, mean=cfg.mean, std=cfg.std, trust=cfg.trust_checkpoint,
+                                             device=device)
     if data.test is None:
         raise UserError(f"dastat train needs a test split, and {data.name} has none; for an image folder add "
                         "a val/ or test/ folder beside train/")
@@ -272,7 +273,7 @@ def _run(cfg: TrainConfig, run_dir: Path, stored: dict[str, Any] | None, ckpt: d
     student, arch = build_student(cfg, data, teacher, device, channels_last)
     if channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
-    context = AugmentContext.from_data(data, teacher=teacher, student=student)
+    context = data.augment_context(teacher=teacher, student=student)
     aug = custom_da if custom_da is not None else create_augmentation(cfg.da, context)
     s = build_setup(cfg, data, device, teacher, student, aug, compile)
     test_size = len(data.test) if cfg.test_subset is None else min(cfg.test_subset, len(data.test))

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 
 from .. import augment as augment_lib
-from ..augment.base import AugmentContext, Augmentation
+from ..augment.base import Augmentation
 from ..data import ImageData
 from ..distributed import resolve_device
 from ..errors import UserError
@@ -57,8 +57,7 @@ def resolve_inputs(teacher, data, student, device, seed: int = 0):
 
 def build_das(das: Sequence[str | Augmentation], data: ImageData, teacher, student) -> list[Augmentation]:
     """The DAs to score (the paper's nine when none are given), built for this teacher and data."""
-    context = AugmentContext(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
-                             mean=data.mean, std=data.std, dataset=data.name, teacher=teacher, student=student)
+    context = data.augment_context(teacher=teacher, student=student)
     built = [d if isinstance(d, Augmentation) else augment_lib.create(d, context)
              for d in (list(das) or default_das(student is not None))]
     seen: set[str] = set()
