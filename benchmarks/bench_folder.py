@@ -33,7 +33,7 @@ from PIL import Image
 import dastat
 from dastat import models
 from dastat.data import DataOptions
-from dastat.teacher import resolve_teacher_and_data
+from dastat.setting import resolve_teacher_and_data
 
 CLASSES = 10
 

@@ -14,7 +14,8 @@ import dastat
 from dastat import models
 from dastat.data import DataOptions, load_data
 from dastat.errors import UserError
-from dastat.teacher import load_teacher, resolve_teacher_and_data
+from dastat.setting import resolve_teacher_and_data
+from dastat.teacher import load_teacher
 
 
 def write_folder(root, classes=("cat", "dog", "emu"), per_class=24, shape=(40, 50, 3), suffix=".jpg", seed=0):

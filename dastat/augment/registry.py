@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -110,7 +110,7 @@ def data_options_from_args(args: argparse.Namespace):
 
 def teacher_and_data_from_args(args: argparse.Namespace, device: str | torch.device | None = None):
     """``(teacher, data)`` from :func:`add_teacher_arguments` and :func:`add_data_arguments`."""
-    from ..teacher import resolve_teacher_and_data
+    from ..setting import resolve_teacher_and_data
 
     return resolve_teacher_and_data(
         getattr(args, "teacher", None), getattr(args, "data", None), options=data_options_from_args(args),

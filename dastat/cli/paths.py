@@ -9,7 +9,6 @@ finished score or a trained student.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -130,18 +129,15 @@ def blame(flag: str, word: str) -> Iterator[None]:
 
 def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None = None) -> None:
     """Fail on a misspelt DA or student before any data or model is loaded."""
-    from .. import models
     from ..augment.registry import check
+    from ..setting import student_kind
 
     for spec in [das] if isinstance(das, str) else das or ():
         with blame("--da", "augmentation"):
             check(spec)
-    if student is not None and student not in models.list_models() and not Path(student).is_file() \
-            and ":" not in student:
-        close = difflib.get_close_matches(student, models.list_models(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"--student: the student {student!r} is neither a file nor a zoo architecture{hint}; "
-                        "pass a checkpoint file or a name from 'dastat zoo list'")
+    if student is not None:
+        with blame("--student", "--student"):
+            student_kind(student)
 
 
 @contextlib.contextmanager

@@ -34,7 +34,6 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .. import models
 from ..augment import Augmentation, create as create_augmentation
 from ..data import DataOptions, ImageData
 from ..distributed import init_from_env, process_group, resolve_device
@@ -42,7 +41,8 @@ from ..errors import UserError
 from ..models.normalize import Normalized
 from ..provenance import provenance
 from ..seeding import stable_seed
-from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
+from ..setting import load_student, resolve_teacher_and_data
+from ..teacher import Teacher
 from .engine import (EpochState, Setup, TrainingDiverged, TrainingInterrupted, epoch_indices, epoch_row, evaluate,
                      train_one_epoch)
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
@@ -124,15 +124,13 @@ def build_inputs(cfg: TrainConfig, teacher: Teacher | None, data: ImageData | No
 
 def build_student(cfg: TrainConfig, data: ImageData, teacher: Teacher, device: torch.device,
                   channels_last: bool) -> tuple[Normalized, str]:
-    """A fresh zoo network (seeded) or one from a checkpoint, normalising like the teacher."""
+    """The student spec read as scoring reads it (a fresh seeded zoo network, a checkpoint, a hub name),
+    made trainable and normalising like the teacher."""
     torch.manual_seed(cfg.seed)
-    if Path(cfg.student).is_file():
-        loaded = load_teacher(cfg.student, data=data)
-        net, arch = loaded.model, loaded.arch or Path(cfg.student).stem
-        for p in net.parameters():
-            p.requires_grad_(True)
-    else:
-        net, arch = models.create_model(cfg.student, num_classes=data.num_classes, in_channels=data.channels), cfg.student
+    loaded = load_student(cfg.student, data, seed=cfg.seed)
+    net, arch = loaded.model, loaded.arch or Path(cfg.student).stem
+    for p in net.parameters():
+        p.requires_grad_(True)
     with torch.no_grad():
         classes = int(net.eval()(torch.zeros(1, data.channels, data.image_size, data.image_size)).shape[-1])
     if classes != teacher.num_classes:
