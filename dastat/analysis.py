@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # pandas is imported only when a table is read
     import pandas as pd
 
 __all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where",
-           "interval_columns", "format_p", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
+           "interval_columns", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
 
 #: The three coefficients, in the order they are reported.
 COEFFICIENTS = ("pearson", "spearman", "kendall")
@@ -517,15 +517,3 @@ def interval_columns(frame: "pd.DataFrame", name: str) -> tuple[np.ndarray, np.n
     return None
 
 
-def format_p(p: float) -> str:
-    """A p-value as the tables and figures print it.
-
-    >>> format_p(0.0431), format_p(0.0072), format_p(2.3e-6), format_p(0.0)
-    ('0.043', '0.0072', '2.3e-06', '0')
-    """
-    if not math.isfinite(p):
-        return "nan"
-    if p == 0:  # a perfect rank correlation under the t approximation
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{p:.3f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"

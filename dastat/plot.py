@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from .analysis import _numeric, _require_columns, apply_where, correlate, format_p, interval_columns, read_table
+from .analysis import _numeric, _require_columns, apply_where, correlate, interval_columns, read_table
+from .display import NAMES, format_p, leading_ties, short_name
 from .errors import UserError
 from .io import atomic_path
 from .stats.direction import direction
@@ -45,42 +46,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["scatter", "ranking_bars", "ranking_forest", "save_figure", "FORMATS", "axis_label", "short_name"]
+__all__ = ["scatter", "ranking_bars", "ranking_forest", "save_figure", "FORMATS", "axis_label"]
 
 #: File suffixes :func:`save_figure` writes, and the format each selects.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-
-# Readable names of known columns, with their units; which direction is better comes from
-# dastat.stats.direction.
-_NAMES = {
-    "t_stddev": ("T. stddev", None),
-    "test_loss": ("student test loss", "cross-entropy (nats)"),
-    "s_test_loss": ("student test loss", "cross-entropy (nats)"),
-    "test_loss_std": ("sd of student test loss", "nats"),
-    "test_acc": ("student test top-1", "%"),
-    "s_test_acc": ("student test top-1", "%"),
-    "test_acc_std": ("sd of student test top-1", "%"),
-    "n_seeds": ("students per DA", None),
-    "teacher_entropy": ("teacher entropy", "nats"),
-    "ce_var": ("CE variance", None),
-    "ce_cov": ("CE covariance, image and view", None),
-    "ce_cov_cross": ("CE covariance across images", None),
-    "risk_var": ("risk variance", None),
-    "ce_var_t": ("CE variance, teacher-only", None),
-    "ce_cov_t": ("CE covariance, image and view, teacher-only", None),
-    "ce_cov_cross_t": ("CE covariance across images, teacher-only", None),
-    "risk_var_t": ("risk variance, teacher-only", None),
-    "affinity": ("affinity", None),
-    "kl_view": ("KL to the view", "nats"),
-    "order_violation": ("order violations", "share"),
-    "distinct_from_next": ("told from the next", None),
-    "p_next": ("p against the next", None),
-    "relative_half_width": ("relative half-width", None),
-    "seconds": ("seconds", None),
-    "n_forward": ("teacher forward passes", None),
-    "n_images": ("images", None),
-    "eliminated_after": ("eliminated after", "images"),
-}
 
 #: The Okabe–Ito palette: eight colours told apart with every common colour-vision deficiency.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
@@ -94,22 +63,12 @@ def axis_label(column: str) -> str:
     >>> axis_label("test_loss")
     'student test loss\\n(cross-entropy (nats), lower is better)'
     """
-    name, unit = _NAMES.get(column.lower().replace(". ", "_"), (column, None))
+    name, unit = NAMES.get(column.lower().replace(". ", "_"), (column, None))
     better = direction(column)
     notes = [n for n in (unit, f"{better} is better" if better else None) if n]
     text = f"{name} ({', '.join(notes)})" if notes else name
     # A long label takes two lines, so that it fits beside a panel's axis.
     return text.replace(" (", "\n(", 1) if len(text) > 44 else text
-
-
-def short_name(column: str) -> str:
-    """A column's readable name without its unit: ``short_name("kl_view")`` is ``'KL to the view'``."""
-    return _NAMES.get(column.lower().replace(". ", "_"), (column, None))[0]
-
-
-def unit(column: str) -> str | None:
-    """A column's unit where known (``"nats"``, ``"%"``), else None."""
-    return _NAMES.get(column.lower().replace(". ", "_"), (column, None))[1]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -521,24 +480,6 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
             else:  # a caller's figure: the note goes under this panel's own label
                 ax.set_xlabel(f"{ax.get_xlabel()}\n{note}")
     return fig
-
-
-def leading_ties(flags: Sequence[Any]) -> int:
-    """How many DAs after the best a chain of adjacent paired tests fails to tell from it.
-
-    ``flags`` are the ranking's ``distinct_from_next``, best first: the best is tied with
-    the second when their test is not significant, the second with the third likewise, and
-    so on until a test is (or a flag is missing).
-
-    >>> leading_ties([False, False, True, False]), leading_ties([True, False]), leading_ties([None])
-    (2, 0, 0)
-    """
-    count = 0
-    for flag in flags[:-1] if len(flags) else []:
-        if flag is None or (isinstance(flag, float) and math.isnan(flag)) or bool(flag):
-            break
-        count += 1
-    return count
 
 
 def ranking_forest(records: Any, by: str = "t_stddev", *, label: str = "da",

@@ -7,29 +7,9 @@ import math
 from typing import Any, Sequence
 
 from .scoring import ScoreResult
+from .display import COLUMNS
 from .stats.direction import direction
 
-#: What each reported statistic means; which direction is better comes from
-#: :func:`dastat.stats.direction`, and the second entry describes a statistic that has none.
-COLUMNS: dict[str, tuple[str, str | None]] = {
-    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 5 batches of images and their views, "
-                 "averaged over classes", None),
-    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", None),
-    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", None),
-    "ce_cov": ("Cov of q on an image and q on its view", None),
-    "ce_cov_cross": ("mean Cov of q between different images of one batch (shared random draw, shared partners)",
-                     None),
-    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", None),
-    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", None),
-    "ce_cov_t": ("ce_cov, teacher-only", None),
-    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", None),
-    "risk_var_t": ("risk_var, teacher-only", None),
-    "affinity": ("teacher top-1 on the views ÷ top-1 on the originals (Gontijo-Lopes et al. 2021)",
-                 "higher = closer to the clean distribution"),
-    "kl_view": ("mean KL(p_t(x) ‖ p_t(x_aug)) between an image and its view", "higher = more diverse views"),
-    "order_violation": ("share of mixed views whose teacher order of the two classes contradicts λ "
-                        "(Cui & Yan 2021); mixing DAs only", None),
-}
 
 
 def better(name: str) -> str:
@@ -146,52 +126,3 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
     return "\n".join(out)
 
 
-# --------------------------------------------------------------------------- notebook and repr tables
-
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (1,)) -> str:
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-                     .rstrip() for cells in [header, *rows])
-
-
-def _next_test(record: dict) -> str:
-    from .html_report import _p
-
-    flag = record.get("distinct_from_next")
-    return "" if flag is None else f"{'≠' if flag else '≈'} p={_p(record.get('p_next'))}"
-
-
-def ranking_text(ranking: Any) -> str:
-    """What ``repr(ranking)`` shows: one line on the run, then one row per DA (value, 95% interval,
-    its relative half-width, and the paired test against the next DA), 4 significant digits."""
-    from .html_report import fmt
-    from .plot import short_name
-
-    records = ranking.to_records()
-    by = next((r["rank_by"] for r in records if r.get("rank_by")), "t_stddev")
-    ranked = any("rank_by" in r for r in records)
-    way = direction(by)
-    what = f"Ranking of {len(records)} DAs by {short_name(by)}" if ranked else f"Scores of {len(records)} DAs"
-    what += f" ({way} is better, best first)" if ranked and way else ""
-    line = f"{what}; 95% intervals; {ranking.total_forward:,} model forwards, {ranking.seconds:.1f} s"
-    header = (["#"] if ranked else []) + ["DA", short_name(by), "95% CI", "±%"] + (["vs next"] if ranked else [])
-    rows = []
-    for i, r in enumerate(records, 1):
-        half = r.get("relative_half_width") if by == "t_stddev" else None
-        rows.append(([str(i)] if ranked else []) + [str(r.get("da")), fmt(r.get(by)), fmt(r.get(f"{by}_ci")),
-                    "–" if half is None else f"{100 * half:.1f}"] + ([_next_test(r)] if ranked else []))
-    return line + "\n" + _text_table(header, rows, left=(1, 5) if ranked else (0,))
-
-
-def tune_text(result: Any) -> str:
-    """What ``repr(tune_result)`` shows: the best candidate and why the race stopped, then one row per candidate."""
-    from .html_report import fmt
-
-    s = result.settings
-    line = (f"Race of {len(result.records)} candidates: best {result.best}; stopped: {s.get('stopped')}; "
-            f"{result.total_forward:,} model forwards (scoring every candidate to the budget: "
-            f"{result.full_scoring_forward:,})")
-    header = ["candidate", "T. stddev", "95% CI", "status", "eliminated after", "forwards"]
-    rows = [[str(r["candidate"]), fmt(r["t_stddev"]), fmt(r["t_stddev_ci"]), r["status"],
-             fmt(r["eliminated_after"]), fmt(r["n_forward"])] for r in result.records]
-    return line + "\n" + _text_table(header, rows, left=(0, 3))

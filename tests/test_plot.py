@@ -24,7 +24,8 @@ from scipy import stats as sps  # noqa: E402
 from dastat import plot  # noqa: E402
 from dastat.cli import main  # noqa: E402
 from dastat.errors import UserError  # noqa: E402
-from dastat.plot import leading_ties, ranking_bars, ranking_forest, save_figure, scatter  # noqa: E402
+from dastat.display import leading_ties  # noqa: E402
+from dastat.plot import ranking_bars, ranking_forest, save_figure, scatter  # noqa: E402
 
 RESULTS = [  # what `dastat validate` writes: one row per DA
     ("identity", 0.0153, (0.0150, 0.0156), 1.30, 0.020, 70.1, 0.3),

@@ -131,13 +131,29 @@ def available() -> list[str]:
 def entry(name: str) -> Entry:
     """The registry entry for ``name``; unknown names fail with the choices and the closest."""
     if ":" in name and name not in _REGISTRY:  # tv:NAME, timm:CONFIG (see dastat.augment.library)
-        from .library import library_entry
-
-        return library_entry(name)
+        return _library_entry(name)
     if name not in _REGISTRY:
         raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(available())}")
     return _REGISTRY[name]
 
+
+def _library_entry(name: str) -> Entry:
+    """The registry entry for ``tv:NAME`` or ``timm:CONFIG``/``timm:NAME``."""
+    prefix, _, rest = name.partition(":")
+    if prefix == "tv":
+        from . import adapters_torchvision
+
+        return adapters_torchvision.entry_for(name, rest)
+    if prefix == "timm":
+        try:
+            import timm  # noqa: F401
+        except ImportError:
+            raise UserError(f"{name!r} needs timm, which is not installed: pip install timm "
+                            "(or use a built-in or a tv: transform)") from None
+        from . import adapters_timm
+
+        return adapters_timm.entry_for(name, rest)
+    raise UserError(f"unknown library prefix {prefix + ':'!r} in {name!r}; use tv: (torchvision v2) or timm:")
 
 def _closest(word: str, choices) -> str:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)

@@ -79,7 +79,7 @@ def _num(value: float, digits: int = 3) -> str:
 
 def format_correlations(results, x: str, y: str) -> str:
     """A plain-text table: per group, each coefficient with its p-value and interval."""
-    from ..analysis import format_p
+    from ..display import format_p
 
     first = results[0]
     pct = f"{100 * first.confidence_level:g}%"
