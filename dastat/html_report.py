@@ -112,7 +112,7 @@ def _stats_section(records: Sequence[dict], by: str, label: str, ranked: bool, l
 
 
 def _glossary(columns: Sequence[str]) -> str:
-    from .plot import short_name
+    from .display import short_name
     from .report import COLUMNS
 
     items = []

@@ -14,7 +14,8 @@ import pytest
 from scipy import stats as sps
 
 from dastat import analysis
-from dastat.analysis import correlate, correlate_groups, interval_columns, read_table
+from dastat.analysis import correlate, correlate_groups
+from dastat.tables import interval_columns, read_table
 from dastat.cli import main
 from dastat.errors import UserError
 

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from dastat import plot  # noqa: E402
+from dastat.plot.common import OKABE_ITO  # noqa: E402
 from dastat.cli import main  # noqa: E402
 from dastat.errors import UserError  # noqa: E402
 from dastat.display import leading_ties  # noqa: E402
@@ -70,8 +70,11 @@ def _error_segments(ax):
 
 
 def test_doctests():
-    result = doctest.testmod(plot, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    import importlib
+
+    for name in ("dastat.plot", "dastat.plot.common", "dastat.plot.scatter", "dastat.plot.ranking"):
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, name
 
 
 # ----------------------------------------------------------------- scatter
@@ -437,7 +440,7 @@ def test_figure_says_what_its_bars_and_setting_are():
     assert "cross-entropy (nats)" in loss.get_ylabel() and "lower is better" in loss.get_ylabel()
     # Colour-blind-safe: every point's colour is one of the Okabe–Ito eight.
     [points] = [c for c in ax.collections if c.get_gid() == "points"]
-    okabe = {tuple(np.round(matplotlib.colors.to_rgba(c), 3)) for c in plot.OKABE_ITO}
+    okabe = {tuple(np.round(matplotlib.colors.to_rgba(c), 3)) for c in OKABE_ITO}
     assert {tuple(np.round(c, 3)) for c in points.get_facecolors()} <= okabe
 
 

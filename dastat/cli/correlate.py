@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_report(args: argparse.Namespace, results) -> None:
     """The HTML page: the table's rows, its scatter (one panel per group) and the coefficients."""
-    from ..analysis import apply_where, read_table
+    from ..tables import apply_where, read_table
     from ..html_report import write_html_report
 
     frame = apply_where(read_table(args.file), args.where)
