@@ -72,6 +72,21 @@ class TrainResult:
 
 
 @dataclass
+class RunOptions:
+    """How :func:`train` was called besides its config: ready objects (a resumed run is given them again),
+    and switches that do not change what is learnt."""
+
+    teacher: Teacher | None = None
+    data: ImageData | None = None
+    custom_da: Augmentation | None = None
+    compile: bool = False
+    progress: bool = True
+    command: str | None = None
+    workers: int | None = None
+    on_step: Callable[[int, int], None] | None = None
+
+
+@dataclass
 class _Run:
     """The student being trained, its run folder, and the history so far."""
 
@@ -263,25 +278,23 @@ def _fit(s: Setup, run: _Run, start_epoch: int, partial: tuple | None, *, progre
 
 
 def _run(cfg: TrainConfig, run_dir: Path, stored: dict[str, Any] | None, ckpt: dict[str, Any] | None,
-         device: torch.device, *, teacher: Teacher | None, data: ImageData | None, custom_da: Augmentation | None,
-         compile: bool, progress: bool, command: str | None, workers: int | None,
-         on_step: Callable[[int, int], None] | None, t_start: float) -> TrainResult:
-    teacher, data = build_inputs(cfg, teacher, data, workers, device)
+         device: torch.device, opts: RunOptions, t_start: float) -> TrainResult:
+    teacher, data = build_inputs(cfg, opts.teacher, opts.data, opts.workers, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     student, arch = build_student(cfg, data, teacher, device, channels_last)
     if channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
     context = data.augment_context(teacher=teacher, student=student)
-    aug = custom_da if custom_da is not None else create_augmentation(cfg.da, context)
-    s = build_setup(cfg, data, device, teacher, student, aug, compile)
+    aug = opts.custom_da if opts.custom_da is not None else create_augmentation(cfg.da, context)
+    s = build_setup(cfg, data, device, teacher, student, aug, opts.compile)
     test_size = len(data.test) if cfg.test_subset is None else min(cfg.test_subset, len(data.test))
     run = _Run(student, arch, RunDir(run_dir, s.rank == 0), test_size)
     start_epoch, partial = restore(s, run, ckpt) if ckpt is not None else (0, None)
     run.runs.prepare()
     try:
         run.runs.write_config(_config_record(s, run, teacher, stored, (start_epoch, partial[0] if partial else 0),
-                                             command, compile))
-        _fit(s, run, start_epoch, partial, progress=progress, on_step=on_step)
+                                             opts.command, opts.compile))
+        _fit(s, run, start_epoch, partial, progress=opts.progress, on_step=opts.on_step)
     finally:
         run.runs.close()
     if not run.history:
@@ -378,7 +391,7 @@ def train(
     check_writable(run_dir)
     dev = resolve_device(device)
     with run_lock(run_dir, active=os.environ.get("RANK", "0") == "0"), init_from_env(dev):
-        return _run(cfg, run_dir, stored, ckpt, dev, teacher=teacher, data=data, custom_da=custom_da,
-                    compile=compile, progress=progress,
-                    command=command if command is None or isinstance(command, str) else shlex.join(command),
-                    workers=workers, on_step=on_step, t_start=t_start)
+        opts = RunOptions(teacher, data, custom_da, compile, progress,
+                          command if command is None or isinstance(command, str) else shlex.join(command),
+                          workers, on_step)
+        return _run(cfg, run_dir, stored, ckpt, dev, opts, t_start)
