@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import json
 import os
@@ -67,14 +66,6 @@ def _error_segments(ax):
     """The error bar segments drawn, as (x0, y0, x1, y1) rows."""
     segs = [s for c in ax.collections if c.get_gid() == "errorbars" for s in c.get_segments()]
     return np.array([[*s[0], *s[-1]] for s in segs]) if segs else np.zeros((0, 4))
-
-
-def test_doctests():
-    import importlib
-
-    for name in ("dastat.plot", "dastat.plot.common", "dastat.plot.scatter", "dastat.plot.ranking"):
-        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-        assert result.attempted > 0 and result.failed == 0, name
 
 
 # ----------------------------------------------------------------- scatter

@@ -49,10 +49,7 @@ from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
 from .rundir import CHECKPOINT, RunDir, check_new_run_folder, check_writable, read_run, run_lock
 from .signals import StopFlag, rng_states, set_rng_states
 
-__all__ = ["Student", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train"]
-
-#: The student is a normalising wrapper like a teacher's (kept under its old name).
-Student = Normalized
+__all__ = ["RunOptions", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train"]
 
 
 @dataclass
