@@ -18,20 +18,9 @@ from torch import nn
 
 from . import models
 from .data import DATASETS, DataOptions, ImageData, Resolution, data_root_from_env, dataset_of_shape, load_data
-from .errors import UserError
+from .errors import UserError, blaming
 from .teacher import BUNDLED, Teacher, load_teacher
 from .teacher.load import build_teacher, resolve_spec
-from .teacher.model import Loaded
-
-
-def _load_teacher_spec(spec: Any, arch: str | None, trust: bool) -> Loaded:
-    """``resolve_spec``, with every mistake said to be the teacher's."""
-    try:
-        return resolve_spec(spec, arch, trust)
-    except UserError as exc:
-        if "teacher" in str(exc):
-            raise
-        raise UserError(f"the teacher {str(spec)!r}: {exc}") from None
 
 
 def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -> str:
@@ -72,7 +61,8 @@ def resolve_teacher_and_data(
     """
     if (mean is None) != (std is None):
         raise UserError("pass --mean and --std together")
-    loaded = None if isinstance(teacher, nn.Module) else _load_teacher_spec(teacher, arch, trust)
+    with blaming("--teacher"):
+        loaded = None if isinstance(teacher, nn.Module) else resolve_spec(teacher, arch, trust)
     classes = loaded.num_classes if loaded else getattr(teacher, "num_classes", None)
     channels = loaded.in_channels if loaded else getattr(teacher, "in_channels", None)
     if data is None and (teacher is None or str(teacher) in ("bundled", BUNDLED)):
@@ -84,7 +74,8 @@ def resolve_teacher_and_data(
     if not isinstance(data, ImageData):
         prep = (loaded.preprocessing if loaded else getattr(teacher, "meta", {}).get("preprocessing")) or {}
         res = Resolution(prep["size"], prep.get("resize"), prep.get("interpolation") or "bilinear") if prep else None
-        data = load_data(data, options, resolution=res, channels=channels)
+        with blaming("--data"):
+            data = load_data(data, options, resolution=res, channels=channels)
     if loaded is not None:
         teacher = build_teacher(loaded, data, mean, std)
     check_compatible(teacher, data)
@@ -133,7 +124,7 @@ def student_kind(spec: str) -> str:
     close = difflib.get_close_matches(spec, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UserError(f"the student {spec!r} is neither a file nor a zoo architecture{hint}; "
-                    "pass a checkpoint or a name from 'dastat zoo list'")
+                    "pass a checkpoint or a name from 'dastat zoo list'", flag="--student")
 
 
 def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=None, trust: bool = False):
@@ -147,5 +138,6 @@ def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=Non
         student = Teacher(net, data.mean, data.std, num_classes=data.num_classes, in_channels=data.channels,
                           arch=spec, source=f"{spec} (fresh, seed {seed})")
     else:
-        student = load_teacher(spec, data=data, trust=trust)
+        with blaming("--student"):
+            student = load_teacher(spec, data=data, trust=trust)
     return student.to(device) if device is not None else student

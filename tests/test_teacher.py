@@ -338,3 +338,20 @@ def test_data_as_image_data(small, tmp_path):
     data.num_classes = 200
     with pytest.raises(UserError, match="has 10 classes but imagefolder has 200"):
         load_teacher(tmp_path / "w.pt", data=data)
+
+
+def test_a_mistake_carries_the_flag_it_blames(tmp_path):
+    """The setting says which input is wrong: the error carries the flag, not a text-matched prefix."""
+    from dastat.data import DataOptions
+    from dastat.setting import load_student, resolve_teacher_and_data
+
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(UserError) as teacher_error:
+        resolve_teacher_and_data(tmp_path / "empty.pth", "fashion-mnist")
+    assert teacher_error.value.flag == "--teacher" and str(teacher_error.value).startswith("--teacher: ")
+    with pytest.raises(UserError) as data_error:
+        resolve_teacher_and_data(None, f"imagefolder:{tmp_path / 'nope'}", options=DataOptions(workers=0))
+    assert data_error.value.flag == "--data"
+    with pytest.raises(UserError) as student_error:
+        load_student("resnet9", None)
+    assert student_error.value.flag == "--student" and "did you mean 'resnet8'" in str(student_error.value)

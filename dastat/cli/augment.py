@@ -74,7 +74,8 @@ def run_preview(args: argparse.Namespace) -> int:
     from ..data import load_data
     from ..plot import preview_figure
     from .common import teacher_from_args
-    from .paths import blame, check_output_file
+    from ..errors import blaming
+    from .paths import check_output_file
 
     if not 1 <= args.images <= MAX_PREVIEW_IMAGES:
         raise UserError(f"--images must be between 1 and {MAX_PREVIEW_IMAGES} (the limit of one preview figure), "
@@ -82,9 +83,9 @@ def run_preview(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", suffixes=(".png",))
     out = Path(args.out)
     check(args.spec)  # a misspelt DA should fail before any data or model is loaded
-    with blame("--data", "data"):
+    with blaming("--data"):
         data = load_data(args.data)
-    with blame("--teacher", "teacher"):
+    with blaming("--teacher"):
         teacher = teacher_from_args(args, data)
     context = data.augment_context(teacher=teacher)
     aug = create(args.spec, context)

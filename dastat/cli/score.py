@@ -71,12 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(args: argparse.Namespace, device) -> dict:
     from ..scoring import ScoreConfig, load_student
     from .common import teacher_and_data_from_args
-    from .paths import blame, name_the_flag
 
-    with name_the_flag(teacher=args.teacher, data=args.data):
-        teacher, data = teacher_and_data_from_args(args, device)
-    with blame("--student", "student"):
-        student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
+    teacher, data = teacher_and_data_from_args(args, device)
+    student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
     config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,
                          max_images=args.max_images, draws=args.draws, batch_size=args.batch_size, seed=args.seed,
                          device=device, progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))

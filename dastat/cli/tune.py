@@ -54,7 +54,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from ..provenance import provenance
     from ..scoring.race import race_plan, tune
     from .common import teacher_and_data_from_args
-    from .paths import check_inputs, check_output_file, name_the_flag
+    from .paths import check_inputs, check_output_file
 
     check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
     options = dict(max_images=args.max_images, batch_size=args.batch_size, draws=args.draws)
@@ -62,8 +62,7 @@ def run_tune(args: argparse.Namespace) -> int:
     check_inputs(das=candidates)
     device = resolve_device(args.device)
     with init_from_env(device):
-        with name_the_flag(teacher=args.teacher, data=args.data):
-            teacher, data = teacher_and_data_from_args(args, device)
+        teacher, data = teacher_and_data_from_args(args, device)
         result = tune(args.das, teacher, data, alpha=args.alpha, tolerance=args.tolerance, max_images=args.max_images,
                       draws=args.draws, batch_size=args.batch_size, seed=args.seed, device=device,
                       progress=not args.no_progress)
