@@ -17,7 +17,7 @@ COMMANDS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
+    from ..scoring import ScoreConfig
     from ..scoring.race import ALPHA, TOLERANCE
     from .common import add_data_arguments, add_teacher_arguments
 
@@ -29,20 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--da", action="append", required=True, metavar="GRID", dest="das",
                    help="a DA spec whose values may list alternatives with |, e.g. 'cutmix(alpha=0.2|0.5|1|2)'; "
                         "repeatable, all candidates race together")
-    p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
-                   help=f"at most this many training images per candidate (default {DEFAULT_MAX_IMAGES})")
-    p.add_argument("--draws", type=positive_int, default=DEFAULT_DRAWS,
+    d = ScoreConfig()  # the defaults, said once
+    p.add_argument("--max-images", type=positive_int, default=d.max_images,
+                   help=f"at most this many training images per candidate (default {d.max_images})")
+    p.add_argument("--draws", type=positive_int, default=d.draws,
                    help="draws on each batch for DAs that draw once per batch or mix pairs, as for dastat rank "
-                        f"(default {DEFAULT_DRAWS})")
+                        f"(default {d.draws})")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"stop when every live candidate is within this relative T. stddev of the best "
                         f"(default {TOLERANCE})")
     p.add_argument("--alpha", type=float, default=ALPHA,
                    help=f"probability of dropping a truly best candidate, over all looks (default {ALPHA})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="images per batch, also the unit over which a DA shares its random draw (default 64)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help=f"{d.device} (default), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
+                   help=f"images per batch, also the unit over which a DA shares its random draw (default {d.batch_size})")
     p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance)")
     p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
