@@ -1,10 +1,5 @@
-"""How results read: numbers, p-values and column names as text, and the tables of records with the
-verdict above them that a ``Ranking`` or a ``TuneResult`` shows as its repr or in a notebook.
-
-Everything here takes plain records (dicts), so scoring results show themselves without the
-report modules, and the reports (:mod:`dastat.report`, :mod:`dastat.html_report`,
-:mod:`dastat.plot`) build on the same pieces.
-"""
+"""How results read, from plain records: numbers, p-values and column names as text, and the tables and
+verdict a ``Ranking`` or ``TuneResult`` shows as its repr or in a notebook; the reports build on them."""
 
 from __future__ import annotations
 
@@ -255,11 +250,14 @@ def records_table(records: Sequence[dict], columns: Sequence[str], *, label: str
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (1,)) -> str:
-    """Columns padded to a common width, left-aligned where ``left`` says, right-aligned elsewhere."""
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (1,),
+               rule: bool = False) -> str:
+    """Columns padded to a common width, left-aligned where ``left`` says, right-aligned elsewhere; with
+    ``rule``, a line of dashes under the header."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = [header, *([["-" * w for w in widths]] if rule else []), *rows]
     return "\n".join("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-                     .rstrip() for cells in [header, *rows])
+                     .rstrip() for cells in lines)
 
 
 def _next_test(record: dict) -> str:

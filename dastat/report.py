@@ -7,7 +7,7 @@ import math
 from typing import Any, Sequence
 
 from .scoring import ScoreResult
-from .display import COLUMNS
+from .display import COLUMNS, text_table
 from .stats.direction import direction
 
 
@@ -22,10 +22,6 @@ def _num(value: Any, fmt: str = ".5f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return format(value, fmt)
-
-
-def _stat(r: ScoreResult, name: str) -> Any:
-    return r.get(name)
 
 
 def _distinct(r: ScoreResult) -> str:
@@ -57,16 +53,11 @@ def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
                _num(100 * half if math.isfinite(half) else None, ".1f")]
         if ranked:
             row.append(_distinct(r))
-        row += [_num(r.teacher_entropy, ".3f"), _num(_stat(r, ce_name), ".3e"), _num(_stat(r, "affinity"), ".3f"),
-                _num(_stat(r, "kl_view"), ".4f"), _num(_stat(r, "order_violation"), ".3f"),
+        row += [_num(r.teacher_entropy, ".3f"), _num(r.get(ce_name), ".3e"), _num(r.get("affinity"), ".3f"),
+                _num(r.get("kl_view"), ".4f"), _num(r.get("order_violation"), ".3f"),
                 f"{r.n_images:,}", f"{r.n_forward:,}", f"{r.seconds:.1f}"]
         rows.append(row)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(row) for row in rows])
+    return text_table(header, rows, left=(1,), rule=True)
 
 
 def summary_line(results: Sequence[ScoreResult]) -> str:
@@ -91,7 +82,7 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
 def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, provenance: dict | None = None) -> str:
     """A self-contained Markdown report: the ranking, every statistic with its interval, a glossary, and
     how the run was made (``provenance``, as :func:`dastat.provenance.provenance` records it)."""
-    names = [n for n in COLUMNS if any(_stat(r, n) is not None for r in results)]
+    names = [n for n in COLUMNS if any(r.get(n) is not None for r in results)]
     from .budget import notes
 
     out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
@@ -103,8 +94,8 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
     for r in results:
         cells = []
         for n in names:
-            value = _stat(r, n)
-            ci = _stat(r, f"{n}_ci")
+            value = r.get(n)
+            ci = r.get(f"{n}_ci")
             if value is None:
                 cells.append("–")
             elif ci:

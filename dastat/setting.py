@@ -1,10 +1,6 @@
-"""The setting of a run: a teacher, the data it is run on and the student beside it, each settled by the others.
-
-:func:`resolve_teacher_and_data` infers the data from the teacher (or reads image folders
-at the teacher's resolution) and checks the pair once (:func:`check_compatible`);
-:func:`load_student` is the one reading of a ``--student`` spec, used by scoring, the
-trainer and the command line.
-"""
+"""The setting of a run: a teacher, the data it is run on (:func:`resolve_teacher_and_data`, checked once
+by :func:`check_compatible`) and the student beside it (:func:`load_student`, the one reading of a
+student spec for scoring, the trainer and the command line)."""
 
 from __future__ import annotations
 
@@ -19,8 +15,7 @@ from torch import nn
 from . import models
 from .data import DATASETS, DataOptions, ImageData, Resolution, data_root_from_env, dataset_of_shape, load_data
 from .errors import UserError, blaming
-from .teacher import BUNDLED, Teacher, load_teacher
-from .teacher.load import build_teacher, resolve_spec
+from .teacher import BUNDLED, Teacher, build_teacher, load_teacher, resolve_spec
 
 
 def _data_for(num_classes: int, in_channels: int, source: str, announce: bool) -> str:

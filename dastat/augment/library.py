@@ -35,7 +35,6 @@ from .functional import to_float
 #: Where in a training pipeline a library transform works: on the images as dastat holds
 #: them (uint8 or float in [0, 1]), on floats in [0, 1], or after ``Normalize(mean, std)``.
 STAGES = ("pixels", "float", "normalized")
-PREFIXES = ("tv", "timm")
 
 
 @contextlib.contextmanager

@@ -78,6 +78,18 @@ def teacher_from_args(args: argparse.Namespace, data: Any = None,
     )
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, config: Any) -> None:
+    """Add ``--seed``, ``--device``, ``--batch-size``, ``--out`` and ``--no-progress``, defaults from ``config``
+    (a :class:`~dastat.scoring.ScoreConfig`)."""
+    parser.add_argument("--seed", type=int, default=config.seed)
+    parser.add_argument("--device", default=config.device, help=f"{config.device} (default), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=positive_int, default=config.batch_size,
+                        help=f"images per batch, also the unit over which a DA shares its random draw "
+                             f"(default {config.batch_size})")
+    parser.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--data``, ``--download``, ``--workers``, ``--size``, ``--resize`` and ``--base-view`` to ``parser``."""
     from ..data import BASE_VIEWS

@@ -24,7 +24,7 @@ COMMANDS = {
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
     from ..scoring import PROTOCOLS, ScoreConfig
-    from .common import add_data_arguments, add_teacher_arguments
+    from .common import add_data_arguments, add_run_arguments, add_teacher_arguments
 
     d = ScoreConfig()  # the defaults, said once
     add_teacher_arguments(p)
@@ -45,15 +45,10 @@ def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
                    help="fast protocol: draws on each batch for DAs that draw once per batch or mix pairs, whose "
                    f"image and draw variance are then estimated apart; 1 = a fresh batch per draw (default {d.draws})")
     p.add_argument("--student", metavar="SPEC", help="a student checkpoint, or a zoo name for a fresh seeded student")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help=f"{d.device} (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
-                   help=f"images per batch, also the unit over which a DA shares its random draw (default {d.batch_size})")
+    add_run_arguments(p, d)
     p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance) instead of a table")
     p.add_argument("--report", metavar="FILE", help="also write a human-readable report: FILE.md (Markdown) or "
                    "FILE.html (one self-contained page with the figures)")
-    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

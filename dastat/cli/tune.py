@@ -19,7 +19,7 @@ COMMANDS = {
 def register(sub: argparse._SubParsersAction) -> None:
     from ..scoring import ScoreConfig
     from ..scoring.race import ALPHA, TOLERANCE
-    from .common import add_data_arguments, add_teacher_arguments
+    from .common import add_data_arguments, add_run_arguments, add_teacher_arguments
 
     p = sub.add_parser("tune", help=COMMANDS["tune"],
                        description="Score every candidate of the grids on the same images, drop the ones that are "
@@ -40,13 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default {TOLERANCE})")
     p.add_argument("--alpha", type=float, default=ALPHA,
                    help=f"probability of dropping a truly best candidate, over all looks (default {ALPHA})")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help=f"{d.device} (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
-                   help=f"images per batch, also the unit over which a DA shares its random draw (default {d.batch_size})")
+    add_run_arguments(p, d)
     p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance)")
-    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_tune)
 
 

@@ -1,20 +1,12 @@
 """Datasets by spec: ``fashion-mnist``, ``cifar10[:ROOT]``, ``cifar100[:ROOT]``,
 ``tinyimagenet:ROOT``, ``imagefolder:PATH[,size=N]``.
 
-A spec resolves to an :class:`ImageData` (:mod:`.types`): the train and test splits as
-sources of uint8 batches (N×C×H×W) plus what a network needs to know about them.
-What each family is comes from one table (:data:`DATASETS`, :mod:`.datasets`); each
-format has its reader: IDX files (:mod:`.fashion_mnist`), CIFAR's pickles
-(:mod:`.cifar`), image folders streamed at the teacher's resolution (:mod:`.imagefolder`
-and :mod:`.folders`). The training split's base view depends on the family
-(``--base-view``): the paper's padded crop and flip, batched on the device (Fashion-MNIST,
-CIFAR, Tiny ImageNet), or a random resized crop and flip made per image when a folder is
-decoded (other image folders). CIFAR's default root is ``$DASTAT_DATA``, else ``./data``.
-
->>> load_data("nosuch")
-Traceback (most recent call last):
-...
-dastat.errors.UserError: unknown dataset 'nosuch'; choose one of: fashion-mnist, cifar10, cifar100, tinyimagenet, imagefolder
+A spec resolves to an :class:`ImageData` (:mod:`.types`); the families are one table
+(:data:`DATASETS`), each format has its reader (:mod:`.fashion_mnist`, :mod:`.cifar`,
+:mod:`.imagefolder` streaming through :mod:`.folders`). The training split's base view is
+the family's (``--base-view``): the paper's padded crop and flip, batched on the device, or
+for image folders a random resized crop and flip made per image when decoded. CIFAR's
+default root is ``$DASTAT_DATA``, else ``./data``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..augment.base import AugmentContext
 from ..errors import UserError
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -37,11 +36,6 @@ class DatasetInfo:
     base_view: str = "pad-crop-flip"
     autoaugment_policy: str = "cifar10"
     cutout_size: int | None = None  # None: a quarter of the image side
-
-    def augment_context(self, **models) -> AugmentContext:
-        """What a DA may know about this data before it is read (``teacher=``/``student=`` added)."""
-        return AugmentContext(num_classes=self.num_classes, channels=self.channels, mean=self.mean, std=self.std,
-                              autoaugment_policy=self.autoaugment_policy, cutout_size=self.cutout_size, **models)
 
 
 #: Every dataset a spec may name, in the order errors list them.

@@ -1,8 +1,5 @@
-"""Fashion-MNIST from its IDX files: the Debian package's folder, ``$DASTAT_FASHION_MNIST`` or a root.
-
-The four files (``train-images-idx3-ubyte`` and so on, gzipped or not) are found
-directly under the root or in torchvision's ``FashionMNIST/raw/`` layout.
-"""
+"""Fashion-MNIST's IDX files (gzipped or not) from a root, torchvision's ``FashionMNIST/raw/`` under it,
+``$DASTAT_FASHION_MNIST`` or the Debian package's folder."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""What a data spec resolves to: :class:`ImageData`, its splits and the facts a network needs.
-
-A split offers ``len()`` and ``batches(batch_size, shuffle=, generator=, drop_last=,
-indices=)`` of uint8 N×C×H×W images with int64 labels: :class:`Split` holds one in
-memory, :class:`~dastat.data.folders.FolderSplit` streams it from image files.
-"""
+"""What a data spec resolves to: :class:`ImageData`, its splits (:class:`Split` in memory, or a streamed
+:class:`~dastat.data.folders.FolderSplit`) and the facts a network and its DAs need."""
 
 from __future__ import annotations
 

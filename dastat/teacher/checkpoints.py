@@ -1,9 +1,5 @@
-"""Checkpoint formats: what a file holds (sniffed from its first bytes) and the zoo network its weights fit.
-
-RepDistiller / CRD dicts, plain state dicts (wrapper prefixes such as DataParallel's
-``module.`` stripped), safetensors files with their metadata, TorchScript archives, and
-(with ``trust``) fully pickled modules; the bundled teacher is read from the package.
-"""
+"""Checkpoint formats, sniffed from a file's first bytes, and the zoo network the weights fit; the
+bundled teacher, read from the package."""
 
 from __future__ import annotations
 
