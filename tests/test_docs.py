@@ -24,3 +24,11 @@ def _blocks():
 @pytest.mark.parametrize("block", list(_blocks()))
 def test_guide_code_blocks_run(block):
     exec(compile(block, "<docs>", "exec"), {})
+
+
+def test_the_architecture_page_names_every_module():
+    text = (DOCS / "architecture.md").read_text()
+    package = DOCS.parent / "dastat"
+    missing = [str(p.relative_to(package)) for p in sorted(package.rglob("*.py"))
+               if p.name not in text and f"`{p.stem}`" not in text]
+    assert not missing, f"docs/architecture.md does not name: {missing}"
