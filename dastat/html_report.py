@@ -32,7 +32,8 @@ from typing import Any, Sequence
 
 from .io import atomic_write_text
 from .provenance import records_of
-from .display import NEXT, OUTCOMES, fmt, leading_ties_of, p_text, present, recommendation, records_table
+from .display import (COLUMNS, NEXT, OUTCOMES, fmt, leading_ties_of, p_text, present, recommendation, records_table,
+                      short_name)
 from .stats.direction import direction
 
 __all__ = ["html_report", "write_html_report", "validation_report"]
@@ -86,8 +87,6 @@ def _setting_line(records: Sequence[dict]) -> str:
 def _table_columns(records: Sequence[dict], by: str, label: str) -> tuple[list[str], list[str]]:
     """The ranking table's columns (the ranked statistic, T. stddev, the students' outcomes, images, the
     next-DA test) and the other statistics', each only when some record has a value."""
-    from .report import COLUMNS
-
     known = set(COLUMNS) | set(OUTCOMES) | {NEXT}
     if not any(present(records, c) for c in known):  # a table of the user's own (dastat correlate)
         keys = [k for k in dict.fromkeys(k for r in records for k in r) if k not in (label, "provenance")]
@@ -99,8 +98,6 @@ def _table_columns(records: Sequence[dict], by: str, label: str) -> tuple[list[s
 
 
 def _stats_section(records: Sequence[dict], by: str, label: str, ranked: bool, lead: int) -> str:
-    from .report import COLUMNS
-
     main, others = _table_columns(records, by, label)
     parts = [f"<h2>{'Ranking' if ranked else 'Results'}</h2>",
              records_table(records, main, label=label, ranked=ranked, lead=lead)]
@@ -112,9 +109,6 @@ def _stats_section(records: Sequence[dict], by: str, label: str, ranked: bool, l
 
 
 def _glossary(columns: Sequence[str]) -> str:
-    from .display import short_name
-    from .report import COLUMNS
-
     items = []
     for c in columns:
         if c == NEXT:
