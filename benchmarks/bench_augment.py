@@ -117,12 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    from dastat.augment import AugmentContext
     from dastat.data import load_data
 
     data = load_data("fashion-mnist")
     x = data.train.images[: args.batch].to(device)
-    context = AugmentContext.from_data(data)
+    context = data.augment_context()
     g = torch.Generator(device=device).manual_seed(0)
 
     print(f"{args.batch} Fashion-MNIST images {tuple(x.shape[1:])} uint8 on {device}, {args.threads} thread(s), "

@@ -32,7 +32,8 @@ from PIL import Image
 
 import dastat
 from dastat import models
-from dastat.teacher import resolve_teacher_and_data
+from dastat.data import DataOptions
+from dastat.setting import resolve_teacher_and_data
 
 CLASSES = 10
 
@@ -76,7 +77,7 @@ def peak_memory_child(args) -> int:
     """Run in a fresh process: score ``--score-images`` from the folder, print peak RSS (kB) as JSON."""
     torch.set_num_threads(args.threads)
     teacher, data = resolve_teacher_and_data(args.teacher, f"imagefolder:{args.folder},size={args.size}",
-                                             workers=args.workers, announce=False)
+                                             options=DataOptions(workers=args.workers), announce=False)
     dastat.score(args.da, teacher, data, max_images=args.score_images, batch_size=args.batch_size, device="cpu")
     status = Path("/proc/self/status").read_text()
     hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
@@ -95,7 +96,7 @@ def measure_memory(folder: Path, args) -> dict:
 
 def throughput(folder: Path, args) -> tuple[float, float]:
     teacher, data = resolve_teacher_and_data(args.teacher, f"imagefolder:{folder},size={args.size}",
-                                             workers=args.workers, announce=False)
+                                             options=DataOptions(workers=args.workers), announce=False)
     x = torch.rand(2 * args.score_images, 3, args.size, args.size)
     bare, scored = [], []
     for _ in range(args.repeats):

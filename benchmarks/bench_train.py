@@ -34,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dastat import models  # noqa: E402
-from dastat.augment import AugmentContext, create  # noqa: E402
+from dastat.augment import create  # noqa: E402
 from dastat.data import load_data  # noqa: E402
 from dastat.errors import UserError  # noqa: E402
 from dastat.kd import distillation_loss, train  # noqa: E402
@@ -87,7 +87,7 @@ def bench_loop(teacher, data, args) -> float:
     loader = torch.utils.data.DataLoader(_PILDataset(data.train.images[:n], data.train.labels[:n], transform),
                                          batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                                          drop_last=True, pin_memory=device.type == "cuda")
-    aug = create(args.da, AugmentContext.from_data(data, teacher=teacher))
+    aug = create(args.da, data.augment_context(teacher=teacher))
     t_net = teacher.model
     student = models.create_model("resnet8", num_classes=data.num_classes, in_channels=data.channels).to(device).train()
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)

@@ -35,7 +35,7 @@ _EXPORTS = {
     "evaluate": "dastat.evaluation",
     "correlate": "dastat.analysis",
     "correlate_groups": "dastat.analysis",
-    "load_results": "dastat.analysis",
+    "load_results": "dastat.tables",
     "UserError": "dastat.errors",
 }
 

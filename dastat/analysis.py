@@ -30,7 +30,7 @@ resample with a constant column has no correlation; a perfect correlation has no
 among resamples) the interval is ``(nan, nan)`` and ``extra["ci_note"]`` says why.
 
 :func:`correlate_groups` applies :func:`correlate` to each group of a table (one
-setting per group), and :func:`read_table` loads the tables the other commands write.
+setting per group), reading them with :mod:`dastat.tables`.
 
 >>> r = correlate([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
 >>> round(r.pearson, 3), round(r.spearman, 3), round(r.kendall, 3)
@@ -41,25 +41,17 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
-import os
-import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .errors import UserError
 from .io import json_safe
-from .provenance import records_of
+from .tables import apply_where, numeric, read_table, require_columns
 
-if TYPE_CHECKING:  # pandas is imported only when a table is read
-    import pandas as pd
-
-__all__ = ["Correlation", "correlate", "correlate_groups", "load_results", "read_table", "apply_where",
-           "interval_columns", "format_p", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
+__all__ = ["Correlation", "correlate", "correlate_groups", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
 
 #: The three coefficients, in the order they are reported.
 COEFFICIENTS = ("pearson", "spearman", "kendall")
@@ -340,9 +332,9 @@ def correlate_groups(data: Any, x: str, y: str, *, group: str | None = None,
     [('a', 0.5), ('b', 1.0)]
     """
     frame = apply_where(read_table(data), where)
-    _require_columns(frame, [x, y] + ([group] if group else []))
+    require_columns(frame, [x, y] + ([group] if group else []))
     for col in (x, y):
-        frame[col] = _numeric(frame[col], col)
+        frame[col] = numeric(frame[col], col)
     extra = {"x": x, "y": y}
     if group is None:
         return [_with_extra(correlate(frame[x].to_numpy(), frame[y].to_numpy(), **kwargs), extra)]
@@ -354,178 +346,3 @@ def correlate_groups(data: Any, x: str, y: str, *, group: str | None = None,
 
 def _with_extra(result: Correlation, extra: dict[str, Any]) -> Correlation:
     return replace(result, extra={**result.extra, **extra})
-
-
-# --------------------------------------------------------------------------- tables
-
-def read_table(source: Any) -> "pd.DataFrame":
-    """A DataFrame from a DataFrame, a list of dicts, or a path to a ``.csv`` or ``.json`` file.
-
-    A JSON file holds a list of records (what ``dastat rank --json`` and ``dastat validate``
-    write). Interval columns come in three spellings, all accepted downstream (see
-    :func:`interval_columns`): a list ``[low, high]`` (JSON), a ``"[low, high]"`` string (a
-    list saved to CSV), or ``<name>_ci_low`` / ``<name>_ci_high`` columns.
-
-    >>> read_table([{"da": "cutmix", "t_stddev": 0.01}]).shape
-    (1, 2)
-    """
-    import pandas as pd
-
-    if isinstance(source, pd.DataFrame):
-        return source.copy()
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise UserError(f"cannot read {path}: no such file")
-        if path.suffix.lower() == ".csv":
-            frame = _read_csv(path)
-        else:
-            frame = pd.DataFrame.from_records(load_results(path)["results"])
-    elif isinstance(source, Sequence) and all(isinstance(r, Mapping) for r in source):
-        frame = pd.DataFrame.from_records(list(source))
-    else:
-        raise UserError(f"expected a DataFrame, a list of records or a .csv/.json path, not {type(source).__name__}")
-    if frame.empty:
-        raise UserError("the table has no rows")
-    return frame
-
-
-def _read_csv(path: Path) -> "pd.DataFrame":
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-
-
-def load_results(path: str | os.PathLike) -> dict[str, Any]:
-    """A results file of any dastat command, in the one shape they all write: ``{"provenance": ...,
-    "results": [records], ...}`` (what else the file holds, e.g. a sweep's ``correlations``, is kept).
-
-    Reads ``.json`` files of every command and the older shapes (a bare list of records, ``validate``'s
-    ``{"rows": ...}`` and ``{"scores": ...}``; their provenance is None when they had none), and ``.csv``
-    files, whose provenance comes from the ``<file>.provenance.json`` sidecar when there is one.
-    """
-    path = Path(os.path.expandvars(os.path.expanduser(str(path))))
-    if not path.is_file():
-        raise UserError(f"cannot read {path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        from .provenance import sidecar_path
-
-        frame = _read_csv(path)
-        sidecar = sidecar_path(path)
-        record = _json_of(sidecar).get("provenance") if sidecar.is_file() else None
-        return {"provenance": record, "results": json_safe(frame.to_dict(orient="records"))}
-    if suffix != ".json":
-        raise UserError(f"cannot read {path}: the file must end in .csv or .json")
-    loaded = _json_of(path)
-    records = records_of(loaded)
-    if records is None or not all(isinstance(r, dict) for r in records):
-        raise UserError(f"{path} holds no dastat results: a JSON list of records (objects), or an object with "
-                        "them under \"results\"")
-    doc = dict(loaded) if isinstance(loaded, dict) else {}
-    for key in ("results", "rows", "scores"):
-        doc.pop(key, None)
-    return {"provenance": doc.pop("provenance", None), "results": records, **doc}
-
-
-def _json_of(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _require_columns(frame: "pd.DataFrame", columns: Iterable[str]) -> None:
-    for col in columns:
-        if col not in frame.columns:
-            raise UserError(f"there is no column {col!r}; the table has {', '.join(map(str, frame.columns))}")
-
-
-def _numeric(column: "pd.Series", name: str) -> "pd.Series":
-    import pandas as pd
-
-    converted = pd.to_numeric(column, errors="coerce")
-    bad = converted.isna() & column.notna()
-    if bad.any():
-        raise UserError(f"column {name!r} must hold numbers, but holds {column[bad].iloc[0]!r}")
-    return converted.astype(float)
-
-
-def apply_where(frame: "pd.DataFrame", where: Iterable[str] | str | None) -> "pd.DataFrame":
-    """Rows whose column equals a value, for each ``"COLUMN=VALUE"`` condition (all must hold).
-
-    The value is compared as text, so ``"seed=0"`` matches an integer column too.
-
-    >>> import pandas as pd
-    >>> apply_where(pd.DataFrame({"s": ["a", "b"], "v": [1, 2]}), "s=b")["v"].tolist()
-    [2]
-    """
-    if not where:
-        return frame
-    conditions = [where] if isinstance(where, str) else list(where)
-    for cond in conditions:
-        col, sep, value = str(cond).partition("=")
-        col = col.strip()
-        if not sep or not col:
-            raise UserError(f"a condition must look like COLUMN=VALUE, not {cond!r}")
-        _require_columns(frame, [col])
-        frame = frame[frame[col].astype(str).str.strip() == value.strip()]
-        if frame.empty:
-            raise UserError(f"no row has {col} equal to {value.strip()!r}")
-    return frame.copy()
-
-
-_LIST = re.compile(r"^\s*[\[(]\s*([^,\s]+)\s*,\s*([^,\s]+)\s*[\])]\s*$")
-
-
-def _parse_pair(value: Any) -> tuple[float, float]:
-    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2:
-        pair = value
-    elif isinstance(value, str) and (m := _LIST.match(value)):
-        pair = m.groups()
-    else:
-        return (math.nan, math.nan)
-    try:
-        return tuple(math.nan if v is None or v in ("None", "null") else float(v) for v in pair)  # type: ignore
-    except (TypeError, ValueError):
-        return (math.nan, math.nan)
-
-
-def interval_columns(frame: "pd.DataFrame", name: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The ``(low, high)`` arrays of column ``name``'s interval, or None when the table has none.
-
-    Reads ``<name>_ci`` (lists or ``"[low, high]"`` strings) or ``<name>_ci_low`` and
-    ``<name>_ci_high``; unreadable entries become NaN.
-
-    >>> import pandas as pd
-    >>> low, high = interval_columns(pd.DataFrame({"t_ci": [[1, 2], "[3, 4]"]}), "t")
-    >>> low.tolist(), high.tolist()
-    ([1.0, 3.0], [2.0, 4.0])
-    """
-    if f"{name}_ci_low" in frame.columns and f"{name}_ci_high" in frame.columns:
-        low = _numeric(frame[f"{name}_ci_low"], f"{name}_ci_low").to_numpy()
-        high = _numeric(frame[f"{name}_ci_high"], f"{name}_ci_high").to_numpy()
-        return low, high
-    if f"{name}_ci" in frame.columns:
-        pairs = np.array([_parse_pair(v) for v in frame[f"{name}_ci"]], dtype=float).reshape(-1, 2)
-        return pairs[:, 0], pairs[:, 1]
-    return None
-
-
-def format_p(p: float) -> str:
-    """A p-value as the tables and figures print it.
-
-    >>> format_p(0.0431), format_p(0.0072), format_p(2.3e-6), format_p(0.0)
-    ('0.043', '0.0072', '2.3e-06', '0')
-    """
-    if not math.isfinite(p):
-        return "nan"
-    if p == 0:  # a perfect rank correlation under the t approximation
-        return "0"
-    # Three decimals down to 0.01, four below (0.0072, not 0.007), then scientific.
-    return f"{p:.3f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"

@@ -150,13 +150,13 @@ def evaluate(teacher: Any = None, data: Any = None, *, max_images: int | None = 
              device: str | torch.device | None = "auto", seed: int = 0, **resolve: Any) -> EvalResult:
     """Top-1, top-5, mean cross-entropy and ECE of ``teacher`` on ``data``'s test split.
 
-    ``teacher`` and ``data`` are what :func:`dastat.teacher.resolve_teacher_and_data`
+    ``teacher`` and ``data`` are what :func:`dastat.setting.resolve_teacher_and_data`
     takes (specs or loaded objects; ``resolve`` passes its other keywords, e.g.
     ``workers``); ``max_images`` keeps a random subset of that many test images (``seed``).
     """
     from .distributed import resolve_device
     from .provenance import provenance
-    from .teacher import describe_inputs, resolve_teacher_and_data
+    from .setting import describe_inputs, resolve_teacher_and_data
 
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")

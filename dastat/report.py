@@ -7,29 +7,9 @@ import math
 from typing import Any, Sequence
 
 from .scoring import ScoreResult
+from .display import COLUMNS, text_table
 from .stats.direction import direction
 
-#: What each reported statistic means; which direction is better comes from
-#: :func:`dastat.stats.direction`, and the second entry describes a statistic that has none.
-COLUMNS: dict[str, tuple[str, str | None]] = {
-    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 5 batches of images and their views, "
-                 "averaged over classes", None),
-    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", None),
-    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", None),
-    "ce_cov": ("Cov of q on an image and q on its view", None),
-    "ce_cov_cross": ("mean Cov of q between different images of one batch (shared random draw, shared partners)",
-                     None),
-    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", None),
-    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", None),
-    "ce_cov_t": ("ce_cov, teacher-only", None),
-    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", None),
-    "risk_var_t": ("risk_var, teacher-only", None),
-    "affinity": ("teacher top-1 on the views ÷ top-1 on the originals (Gontijo-Lopes et al. 2021)",
-                 "higher = closer to the clean distribution"),
-    "kl_view": ("mean KL(p_t(x) ‖ p_t(x_aug)) between an image and its view", "higher = more diverse views"),
-    "order_violation": ("share of mixed views whose teacher order of the two classes contradicts λ "
-                        "(Cui & Yan 2021); mixing DAs only", None),
-}
 
 
 def better(name: str) -> str:
@@ -42,10 +22,6 @@ def _num(value: Any, fmt: str = ".5f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return format(value, fmt)
-
-
-def _stat(r: ScoreResult, name: str) -> Any:
-    return r.get(name)
 
 
 def _distinct(r: ScoreResult) -> str:
@@ -77,16 +53,11 @@ def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
                _num(100 * half if math.isfinite(half) else None, ".1f")]
         if ranked:
             row.append(_distinct(r))
-        row += [_num(r.teacher_entropy, ".3f"), _num(_stat(r, ce_name), ".3e"), _num(_stat(r, "affinity"), ".3f"),
-                _num(_stat(r, "kl_view"), ".4f"), _num(_stat(r, "order_violation"), ".3f"),
+        row += [_num(r.teacher_entropy, ".3f"), _num(r.get(ce_name), ".3e"), _num(r.get("affinity"), ".3f"),
+                _num(r.get("kl_view"), ".4f"), _num(r.get("order_violation"), ".3f"),
                 f"{r.n_images:,}", f"{r.n_forward:,}", f"{r.seconds:.1f}"]
         rows.append(row)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(row) for row in rows])
+    return text_table(header, rows, left=(1,), rule=True)
 
 
 def summary_line(results: Sequence[ScoreResult]) -> str:
@@ -111,7 +82,7 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
 def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, provenance: dict | None = None) -> str:
     """A self-contained Markdown report: the ranking, every statistic with its interval, a glossary, and
     how the run was made (``provenance``, as :func:`dastat.provenance.provenance` records it)."""
-    names = [n for n in COLUMNS if any(_stat(r, n) is not None for r in results)]
+    names = [n for n in COLUMNS if any(r.get(n) is not None for r in results)]
     from .budget import notes
 
     out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
@@ -123,8 +94,8 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
     for r in results:
         cells = []
         for n in names:
-            value = _stat(r, n)
-            ci = _stat(r, f"{n}_ci")
+            value = r.get(n)
+            ci = r.get(f"{n}_ci")
             if value is None:
                 cells.append("–")
             elif ci:
@@ -146,52 +117,3 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
     return "\n".join(out)
 
 
-# --------------------------------------------------------------------------- notebook and repr tables
-
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (1,)) -> str:
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-                     .rstrip() for cells in [header, *rows])
-
-
-def _next_test(record: dict) -> str:
-    from .html_report import _p
-
-    flag = record.get("distinct_from_next")
-    return "" if flag is None else f"{'≠' if flag else '≈'} p={_p(record.get('p_next'))}"
-
-
-def ranking_text(ranking: Any) -> str:
-    """What ``repr(ranking)`` shows: one line on the run, then one row per DA (value, 95% interval,
-    its relative half-width, and the paired test against the next DA), 4 significant digits."""
-    from .html_report import fmt
-    from .plot import short_name
-
-    records = ranking.to_records()
-    by = next((r["rank_by"] for r in records if r.get("rank_by")), "t_stddev")
-    ranked = any("rank_by" in r for r in records)
-    way = direction(by)
-    what = f"Ranking of {len(records)} DAs by {short_name(by)}" if ranked else f"Scores of {len(records)} DAs"
-    what += f" ({way} is better, best first)" if ranked and way else ""
-    line = f"{what}; 95% intervals; {ranking.total_forward:,} model forwards, {ranking.seconds:.1f} s"
-    header = (["#"] if ranked else []) + ["DA", short_name(by), "95% CI", "±%"] + (["vs next"] if ranked else [])
-    rows = []
-    for i, r in enumerate(records, 1):
-        half = r.get("relative_half_width") if by == "t_stddev" else None
-        rows.append(([str(i)] if ranked else []) + [str(r.get("da")), fmt(r.get(by)), fmt(r.get(f"{by}_ci")),
-                    "–" if half is None else f"{100 * half:.1f}"] + ([_next_test(r)] if ranked else []))
-    return line + "\n" + _text_table(header, rows, left=(1, 5) if ranked else (0,))
-
-
-def tune_text(result: Any) -> str:
-    """What ``repr(tune_result)`` shows: the best candidate and why the race stopped, then one row per candidate."""
-    from .html_report import fmt
-
-    s = result.settings
-    line = (f"Race of {len(result.records)} candidates: best {result.best}; stopped: {s.get('stopped')}; "
-            f"{result.total_forward:,} model forwards (scoring every candidate to the budget: "
-            f"{result.full_scoring_forward:,})")
-    header = ["candidate", "T. stddev", "95% CI", "status", "eliminated after", "forwards"]
-    rows = [[str(r["candidate"]), fmt(r["t_stddev"]), fmt(r["t_stddev_ci"]), r["status"],
-             fmt(r["eliminated_after"]), fmt(r["n_forward"])] for r in result.records]
-    return line + "\n" + _text_table(header, rows, left=(0, 3))

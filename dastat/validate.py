@@ -234,10 +234,9 @@ def _canonical(spec: str, scores: dict[str, Any]) -> str:
     if spec in scores:
         return spec
     from .augment import create
-    from .augment.base import AugmentContext
 
     try:
-        name = create(spec, AugmentContext()).spec
+        name = create(spec).spec
     except UserError:
         name = spec
     if name not in scores:

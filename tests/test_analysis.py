@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import json
 import math
@@ -13,8 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from dastat import analysis
-from dastat.analysis import correlate, correlate_groups, interval_columns, read_table
+from dastat.analysis import correlate, correlate_groups
+from dastat.tables import interval_columns, read_table
 from dastat.cli import main
 from dastat.errors import UserError
 
@@ -27,11 +26,6 @@ def paper_csv(reference_dir):
 @pytest.fixture(scope="module")
 def paper(paper_csv):
     return pd.read_csv(paper_csv)
-
-
-def test_doctests():
-    result = doctest.testmod(analysis, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ----------------------------------------------------------------- coefficients

@@ -18,7 +18,7 @@ from dastat.augment import AugmentContext, CutMixPick, create
 from dastat.errors import UserError
 
 MEAN, STD = (0.2860,), (0.3530,)
-CTX = AugmentContext(num_classes=10, image_size=28, channels=1, mean=MEAN, std=STD, dataset="fashion-mnist")
+CTX = AugmentContext(num_classes=10, image_size=28, channels=1, mean=MEAN, std=STD)
 CTX_RGB = AugmentContext(num_classes=10, image_size=28, channels=3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
 
 

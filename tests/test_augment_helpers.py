@@ -20,10 +20,10 @@ def tiny_net(channels: int = 1, classes: int = 5, seed: int = 0) -> nn.Module:
     return net.eval()
 
 
-def context(channels: int = 1, classes: int = 5, dataset: str | None = "fashion-mnist") -> AugmentContext:
+def context(channels: int = 1, classes: int = 5, policy: str | None = "cifar10") -> AugmentContext:
     return AugmentContext(
         num_classes=classes, image_size=None, channels=channels, mean=(0.3,) * channels, std=(0.3,) * channels,
-        dataset=dataset, teacher=tiny_net(channels, classes, 0), student=tiny_net(channels, classes, 1),
+        autoaugment_policy=policy, teacher=tiny_net(channels, classes, 0), student=tiny_net(channels, classes, 1),
     )
 
 

@@ -7,9 +7,17 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from dastat.augment import PAPER_DAS, AugmentContext, available, create
+from dastat.data import DATASETS
 from dastat.errors import UserError
 
 from test_augment_helpers import batch, context
+
+
+def _context(dataset: str) -> AugmentContext:
+    """What the data layer tells a DA about ``dataset`` (as ImageData.augment_context does)."""
+    info = DATASETS[dataset]
+    return AugmentContext(mean=info.mean, std=info.std, autoaugment_policy=info.autoaugment_policy,
+                          cutout_size=info.cutout_size)
 
 
 def test_paper_das_are_registered_in_order():
@@ -53,13 +61,13 @@ def test_crop_flip_offsets_cover_the_padded_range():
     ("cifar10", 32, 16), ("cifar100", 32, 8), ("imagefolder", 64, 16), ("imagefolder", 224, 56), ("fashion-mnist", 28, 7),
 ])
 def test_cutout_default_size(dataset, side, expected):
-    aug = create("cutout", AugmentContext(dataset=dataset))
+    aug = create("cutout", _context(dataset))
     assert aug.hole_size(side) == expected
 
 
 def test_cutout_fills_one_clipped_square_with_the_mean():
     x = torch.full((4, 3, 32, 32), 0.9)
-    ctx = AugmentContext(mean=(0.5071, 0.4867, 0.4408), dataset="cifar100")
+    ctx = _context("cifar100")
     for seed in range(30):
         out = create("cutout", ctx)(x, generator=torch.Generator().manual_seed(seed))
         top, left, bottom, right = out.params["boxes"][0, 0].tolist()
@@ -82,7 +90,7 @@ def test_cutout_uint8_fill_and_one_channel():
 @pytest.mark.parametrize("dataset, policy", [("cifar10", "cifar10"), ("cifar100", "cifar10"),
                                              ("fashion-mnist", "cifar10"), ("imagefolder", "imagenet")])
 def test_autoaugment_policy_by_dataset(dataset, policy):
-    out = create("autoaugment", AugmentContext(dataset=dataset))(batch(2, 3)[0], generator=torch.Generator().manual_seed(0))
+    out = create("autoaugment", _context(dataset))(batch(2, 3)[0], generator=torch.Generator().manual_seed(0))
     assert out.params["policy"] == policy
 
 

@@ -14,7 +14,7 @@ import torch
 
 from dastat.augment import AugmentContext, available, create
 from dastat.cli import main
-from dastat.cli.augment import preview_figure
+from dastat.plot import preview_figure
 
 from test_augment_helpers import tiny_net
 
@@ -102,7 +102,7 @@ def test_preview_figure_does_not_switch_the_backend():
     import sys
 
     code = ("import matplotlib; matplotlib.use('svg'); import torch; "
-            "from dastat.augment import create; from dastat.cli.augment import preview_figure; "
+            "from dastat.augment import create; from dastat.plot import preview_figure; "
             "x = torch.rand(3, 1, 8, 8); y = torch.tensor([0, 1, 2]); "
             "r = create('cutmix')(x, y, generator=torch.Generator().manual_seed(0)); "
             "preview_figure(x, r, [torch.zeros(3, 3)] * 2, y, ['a', 'b', 'c'], 't'); print(matplotlib.get_backend())")

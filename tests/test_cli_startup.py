@@ -58,3 +58,16 @@ def test_a_command_gets_its_full_arguments():
     assert (args.by, args.max_images) == ("ce_var_t", 64)
     with pytest.raises(SystemExit):
         build_parser("zoo").parse_args(["rank", "--by", "ce_var_t"])  # "rank" is declared by name only there
+
+
+@pytest.mark.parametrize("command", ["rank", "score", "tune"])
+def test_scoring_defaults_are_read_from_the_config(command):
+    """The command line retypes no default of ScoreConfig."""
+    from dastat.cli import build_parser
+    from dastat.scoring import ScoreConfig
+
+    args = build_parser(command).parse_args([command] + (["--da", "cutmix"] if command != "rank" else []))
+    config = ScoreConfig()
+    for name in ("protocol", "epochs", "precision", "max_images", "draws", "batch_size", "seed", "device", "by"):
+        if hasattr(args, name):
+            assert getattr(args, name) == getattr(config, name), name

@@ -162,3 +162,15 @@ def test_crop_with_offsets_matches_slicing():
     out = crop_with_offsets(x, 2, torch.tensor([[0, 3], [4, 1]]))
     torch.testing.assert_close(out[0], padded[0, :, 0:6, 3:9])
     torch.testing.assert_close(out[1], padded[1, :, 4:10, 1:7])
+
+
+def test_the_data_tells_its_augmentations_their_defaults():
+    """DAs know no dataset names: the data layer hands them the fill, the Cutout side and the policy."""
+    from dastat.data import DATASETS, ImageData, Split
+
+    split = Split(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
+    for name, size, policy in (("cifar10", 16, "cifar10"), ("cifar100", None, "cifar10"), ("imagefolder", None, "imagenet")):
+        info = DATASETS[name]
+        context = ImageData(name, split, None, 10, 3, 32, info.mean, info.std, []).augment_context(teacher="t")
+        assert (context.cutout_size, context.autoaugment_policy, context.teacher) == (size, policy, "t")
+        assert context.mean == info.mean and context.image_size == 32

@@ -12,9 +12,10 @@ from PIL import Image
 
 import dastat
 from dastat import models
-from dastat.data import load_data
+from dastat.data import DataOptions, load_data
 from dastat.errors import UserError
-from dastat.teacher import load_teacher, resolve_teacher_and_data
+from dastat.setting import resolve_teacher_and_data
+from dastat.teacher import load_teacher
 
 
 def write_folder(root, classes=("cat", "dog", "emu"), per_class=24, shape=(40, 50, 3), suffix=".jpg", seed=0):
@@ -52,7 +53,7 @@ def test_same_seed_same_scores_with_0_and_2_workers(tmp_path):
 
 def test_random_crops_come_from_the_generator_not_the_workers(tmp_path):
     root = write_folder(tmp_path / "imgs", per_class=8)
-    data = load_data(f"imagefolder:{root},size=24", workers=0)
+    data = load_data(f"imagefolder:{root},size=24", DataOptions(workers=0))
 
     def one_pass(workers, seed):
         data.train.workers = workers
@@ -71,7 +72,7 @@ def test_test_split_is_torchvisions_resize_and_centre_crop(tmp_path):
     from torchvision.transforms import v2
 
     root = write_folder(tmp_path / "imgs", per_class=4, shape=(37, 61, 3), suffix=".png")
-    data = load_data(f"imagefolder:{root},size=24,resize=30", workers=0)
+    data = load_data(f"imagefolder:{root},size=24,resize=30", DataOptions(workers=0))
     x, y = next(iter(data.test.batches(3)))
     reference = v2.Compose([v2.Resize(30), v2.CenterCrop(24), v2.PILToTensor()])
     for i, (path, label) in enumerate(data.test.samples[:3]):
@@ -85,7 +86,7 @@ def test_torchvision_teacher_sets_the_folder_resolution(tmp_path):
     torch.save(net.state_dict(), tmp_path / "mnv3.pth")
     root = write_folder(tmp_path / "imgs", per_class=2)
     teacher, data = resolve_teacher_and_data(f"torchvision:mobilenet_v3_small:{tmp_path / 'mnv3.pth'}",
-                                             f"imagefolder:{root}", workers=0)
+                                             f"imagefolder:{root}", options=DataOptions(workers=0))
     t = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT.transforms()
     assert (data.image_size, data.resize) == (t.crop_size[0], t.resize_size[0])
     assert data.interpolation == t.interpolation.value
@@ -95,7 +96,7 @@ def test_torchvision_teacher_sets_the_folder_resolution(tmp_path):
     record = data.describe_preprocessing()
     assert record["resolution"] == t.crop_size[0] and record["base_view"] == "resized-crop-flip"
     # --size keeps the weights' crop ratio unless --resize is given
-    _, small = resolve_teacher_and_data(teacher, f"imagefolder:{root}", size=112, workers=0)
+    _, small = resolve_teacher_and_data(teacher, f"imagefolder:{root}", options=DataOptions(size=112, workers=0))
     assert small.image_size == 112 and small.resize == round(112 * t.resize_size[0] / t.crop_size[0])
 
 
@@ -113,7 +114,7 @@ def test_timm_file_takes_its_default_config(tmp_path):
 def test_grayscale_folder_with_a_one_channel_teacher(tmp_path):
     root = write_folder(tmp_path / "gray", shape=(30, 30, 1), per_class=12)
     teacher, data = resolve_teacher_and_data(save_zoo_teacher(tmp_path / "g.pth", in_channels=1),
-                                             f"imagefolder:{root},size=28", workers=0)
+                                             f"imagefolder:{root},size=28", options=DataOptions(workers=0))
     assert data.channels == 1
     x, _ = next(iter(data.test.batches(4)))
     assert x.shape == (4, 1, 28, 28)
@@ -126,7 +127,7 @@ def test_undecodable_file_is_named(tmp_path, how):
     bad = root / "train" / "dog" / "2.jpg"
     raw = bad.read_bytes()
     bad.write_bytes(raw[: len(raw) // 2] if how == "truncated" else b"no pixels here")
-    data = load_data(f"imagefolder:{root},size=24", workers=0)
+    data = load_data(f"imagefolder:{root},size=24", DataOptions(workers=0))
     with pytest.raises(UserError, match=f"cannot decode the image file {bad}"):
         list(data.train.batches(4))
 
@@ -161,7 +162,7 @@ def test_tinyimagenet_layout(tmp_path):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / "val" / "images" / name)
         lines.append(f"{name}\t{w}\t0\t0\t63\t63")
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
-    data = load_data(f"tinyimagenet:{root}", workers=0)
+    data = load_data(f"tinyimagenet:{root}", DataOptions(workers=0))
     assert data.classes == ["n01", "n02", "n03"] and len(data.train) == 9 and len(data.test) == 3
     assert data.train_view == "pad-crop-flip" and data.image_size == 64
     assert data.test.labels.tolist() == [1, 0, 2]  # val_n02 → n02 is class 1 of the sorted wnids

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 
 from dastat.cli import main  # noqa: E402
 from dastat.provenance import provenance  # noqa: E402
-from dastat.report import COLUMNS  # noqa: E402
+from dastat.display import COLUMNS  # noqa: E402
 
 VALIDATE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "validate_fmnist"
 
@@ -129,7 +129,7 @@ def _digits(cell: str) -> int:
 def _check_rows(table: dict, records: list[dict], label: str = "da") -> int:
     """Each row of ``table`` holds its record's values (a value over its interval or ± sd, and the test
     against the next DA over its p-value), in the table's column order; returns the cells checked."""
-    from dastat.analysis import format_p
+    from dastat.display import format_p
 
     header = table["header"]
     assert [row[header.index(label)]["v"] for row in table["rows"]] == [r[label] for r in records]
@@ -215,7 +215,7 @@ def _validate_copy(tmp_path) -> tuple[Path, dict]:
 
 
 def test_validation_html_report_matches_results(tmp_path):
-    from dastat.analysis import format_p
+    from dastat.display import format_p
     from dastat.html_report import validation_report
 
     folder, results = _validate_copy(tmp_path)
@@ -240,7 +240,7 @@ def test_validation_html_report_matches_results(tmp_path):
 
 
 def test_correlate_html_report(tmp_path, reference_dir, capsys):
-    from dastat.analysis import format_p
+    from dastat.display import format_p
 
     report = tmp_path / "paper.html"
     csv = str(reference_dir / "paper_tstddev_vs_stestloss.csv")
@@ -267,7 +267,7 @@ def _ranked(flags_and_p, values=None) -> list[dict]:
 
 
 def test_recommendation_names_the_best_its_ties_and_the_first_separating_test():
-    from dastat.html_report import recommendation
+    from dastat.display import recommendation
 
     plain = lambda html: re.sub(r"<[^>]+>", "", html)  # noqa: E731
     told = plain(recommendation(_ranked([(True, 0.001), (False, 0.4), (None, None)])))
@@ -291,7 +291,7 @@ def test_recommendation_names_the_best_its_ties_and_the_first_separating_test():
 
 
 def test_fmt_keeps_four_significant_digits():
-    from dastat.html_report import fmt
+    from dastat.display import fmt
 
     assert [fmt(v) for v in (0.01506, 0.016, 1.0, 123456.0, -5.352e-05, 7)] == \
         ["0.01506", "0.01600", "1.000", "1.235e+05", "-5.352e-05", "7"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dastat.analysis import format_p
+from dastat.display import format_p
 from dastat.scoring import Ranking, ScoreResult, TuneResult
 
 RANKING = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "protocols_fast_ranking.json"

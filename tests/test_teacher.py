@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from dastat import models
-from dastat.data import NORMALIZATION
+from dastat.data import DATASETS
+from dastat.data.datasets import IMAGENET
 from dastat.errors import UserError
 from dastat.teacher import Teacher, inspect_checkpoint, load_teacher
 
 # One checkpoint per architecture family ships in tests/data (see its README).
 SHIPPED = ["resnet8", "resnet56", "wrn_16_1", "MobileNetV2", "ShuffleV1", "ShuffleV2"]
-CIFAR10 = NORMALIZATION["cifar10"]
+CIFAR10 = (DATASETS["cifar10"].mean, DATASETS["cifar10"].std)
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
@@ -330,10 +331,27 @@ def test_data_as_image_data(small, tmp_path):
     images = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
     split = Split(images, torch.zeros(4, dtype=torch.long))
     data = ImageData(name="imagefolder", train=split, test=None, num_classes=10, channels=3, image_size=32,
-                     mean=NORMALIZATION["imagenet"][0], std=NORMALIZATION["imagenet"][1],
+                     mean=IMAGENET[0], std=IMAGENET[1],
                      classes=[str(i) for i in range(10)])
     teacher = load_teacher(tmp_path / "w.pt", data=data)
-    assert teacher.mean.flatten().tolist() == pytest.approx(list(NORMALIZATION["imagenet"][0]))
+    assert teacher.mean.flatten().tolist() == pytest.approx(list(IMAGENET[0]))
     data.num_classes = 200
     with pytest.raises(UserError, match="has 10 classes but imagefolder has 200"):
         load_teacher(tmp_path / "w.pt", data=data)
+
+
+def test_a_mistake_carries_the_flag_it_blames(tmp_path):
+    """The setting says which input is wrong: the error carries the flag, not a text-matched prefix."""
+    from dastat.data import DataOptions
+    from dastat.setting import load_student, resolve_teacher_and_data
+
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(UserError) as teacher_error:
+        resolve_teacher_and_data(tmp_path / "empty.pth", "fashion-mnist")
+    assert teacher_error.value.flag == "--teacher" and str(teacher_error.value).startswith("--teacher: ")
+    with pytest.raises(UserError) as data_error:
+        resolve_teacher_and_data(None, f"imagefolder:{tmp_path / 'nope'}", options=DataOptions(workers=0))
+    assert data_error.value.flag == "--data"
+    with pytest.raises(UserError) as student_error:
+        load_student("resnet9", None)
+    assert student_error.value.flag == "--student" and "did you mean 'resnet8'" in str(student_error.value)

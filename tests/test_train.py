@@ -158,3 +158,24 @@ def test_resume_with_a_different_config(capsys, tmp_path, teacher_file):
     assert code == 2 and "no such run folder" in err
     code, err = _cli(capsys, "--teacher", str(teacher_file), "--out", str(run))
     assert code == 2 and "already holds a run" in err
+
+
+def test_the_trainer_reads_a_student_spec_as_scoring_does(tmp_path):
+    """One student resolver (dastat.setting.load_student): a torchvision: spec trains too, made trainable."""
+    import torchvision
+
+    from dastat.data import DATASETS, ImageData, Split
+    from dastat.kd.recipes import resolve_config
+    from dastat.kd.trainer import build_student
+    from dastat.teacher import Teacher
+
+    torch.save(torchvision.models.mobilenet_v3_small(weights=None, num_classes=10).state_dict(), tmp_path / "s.pth")
+    info = DATASETS["cifar10"]
+    split = Split(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
+    data = ImageData("cifar10", split, split, 10, 3, 32, info.mean, info.std, [str(i) for i in range(10)])
+    teacher = Teacher(models.create_model("resnet8", num_classes=10), info.mean, info.std, num_classes=10,
+                      in_channels=3, source="resnet8")
+    cfg = resolve_config("quick", student=f"torchvision:mobilenet_v3_small:{tmp_path / 's.pth'}")
+    student, arch = build_student(cfg, data, teacher, torch.device("cpu"), channels_last=False)
+    assert arch == "mobilenet_v3_small" and student.training
+    assert all(p.requires_grad for p in student.parameters())

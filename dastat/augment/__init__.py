@@ -27,22 +27,12 @@ from __future__ import annotations
 
 from .base import AugmentContext, AugmentResult, Augmentation
 from .compose import Compose
-from .registry import available, create, describe, register
+from .registry import PAPER_DAS, available, create, describe, register
 
-#: The nine DAs of the paper, in its order.
-PAPER_DAS = (
-    "identity", "flip", "crop_flip", "cutout", "autoaugment",
-    "mixup", "cutmix", "cutmix_pick_s", "cutmix_pick_t",
-)
-
-
-def __getattr__(name: str):
-    # CutMixPick and Pick live with the registry's built-ins, which load lazily.
-    if name in ("CutMixPick", "Pick"):
-        from . import pick
-
-        return getattr(pick, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The built-in DAs register themselves when their modules are imported, here and in this order
+# (the order available() lists them in); the registry itself imports none of them.
+from . import transforms, policies, mixing  # noqa: E402,F401
+from .pick import CutMixPick, Pick  # noqa: E402
 
 
 __all__ = [

@@ -30,6 +30,7 @@ import torch
 
 from ..errors import UserError
 from .base import AugmentContext, AugmentResult, Augmentation
+from .entries import Entry, params_of
 from .library import from_stage, library_rng, recording, to_stage
 from .wrap import _check, draw_seed
 
@@ -178,17 +179,15 @@ def entry_for(name: str, rest: str):
     from timm.data import Mixup
     from timm.data.random_erasing import RandomErasing
 
-    from .registry import Entry, _params
-
     flags = {"mixes": False, "shared_randomness": False, "batch_dependent": False, "deterministic": False}
     if rest == "Mixup":
-        params = _params(Mixup.__init__, ("self", "multi_label"))
+        params = params_of(Mixup.__init__, ("self", "multi_label"))
         params["num_classes"] = None
         return Entry(name, lambda context, **kw: TimmMixup(context, **kw), params,
                      "timm's Mixup/CutMix (one partner per image: the batch reversed)", {**flags, "mixes": True,
                                                                                         "shared_randomness": True})
     if rest == "RandomErasing":
-        params = _params(RandomErasing.__init__, ("self", "device", "num_splits"))
+        params = params_of(RandomErasing.__init__, ("self", "device", "num_splits"))
         return Entry(name, lambda context, **kw: TimmRandomErasing(context, **kw), params,
                      "timm's RandomErasing, after normalisation", flags)
     if rest.split("-")[0] in POLICY_KINDS:

@@ -32,6 +32,7 @@ import torch
 
 from ..errors import UserError
 from .base import AugmentContext, AugmentResult, Augmentation
+from .entries import Entry, params_of, summary_of
 from .library import from_stage, library_rng, recording, to_stage
 from .wrap import TransformAugmentation, _check, draw_seed
 
@@ -97,8 +98,6 @@ def _transform_classes() -> dict[str, type]:
 
 def entry_for(name: str, cls_name: str):
     """The registry entry for ``tv:cls_name``: the class's arguments (and ``per_sample`` for single-image ones)."""
-    from .registry import Entry, _params, _summary
-
     classes = _transform_classes()
     if cls_name not in classes:
         close = difflib.get_close_matches(cls_name, list(classes), n=1, cutoff=0.5)
@@ -106,8 +105,8 @@ def entry_for(name: str, cls_name: str):
         raise UserError(f"torchvision.transforms.v2 has no transform {cls_name!r}{hint}; "
                         "name a class of torchvision.transforms.v2, e.g. tv:RandAugment(num_ops=2, magnitude=9)")
     cls = classes[cls_name]
-    params = _params(cls.__init__, ("self", "labels_getter"))
-    summary = f"torchvision v2 {cls_name}: {_summary(cls, cls_name)}"
+    params = params_of(cls.__init__, ("self", "labels_getter"))
+    summary = f"torchvision v2 {cls_name}: {summary_of(cls, cls_name)}"
     if cls_name in MIXERS:
         flags = {"mixes": True, "shared_randomness": True, "batch_dependent": False, "deterministic": False}
         return Entry(name, lambda context, **kw: TorchvisionMixing(cls(**kw), context), params, summary, flags)

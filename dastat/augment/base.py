@@ -34,10 +34,12 @@ import torch
 
 @dataclass
 class AugmentContext:
-    """What a DA may need to know about the data and the models it serves.
+    """What a DA may know about the data and the models it serves (the data layer fills it in:
+    :meth:`dastat.data.ImageData.augment_context`); a DA never asks which dataset it is.
 
     ``mean`` is the dataset's per-channel mean in [0, 1] pixel space: the paper sets
     Cutout holes to 0 *after* normalisation, which is the mean before it.
+    ``autoaugment_policy`` and ``cutout_size`` are the data's defaults for those DAs.
     """
 
     num_classes: int | None = None
@@ -45,15 +47,10 @@ class AugmentContext:
     channels: int | None = None
     mean: Sequence[float] | None = None
     std: Sequence[float] | None = None
-    dataset: str | None = None
+    autoaugment_policy: str | None = None
+    cutout_size: int | None = None
     teacher: torch.nn.Module | None = None
     student: torch.nn.Module | None = None
-
-    @classmethod
-    def from_data(cls, data: Any, **models: Any) -> "AugmentContext":
-        """The context of a :class:`dastat.data.ImageData` (plus ``teacher=``/``student=``)."""
-        return cls(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
-                   mean=tuple(data.mean), std=tuple(data.std), dataset=data.name, **models)
 
 
 @dataclass

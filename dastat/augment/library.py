@@ -3,7 +3,7 @@
 A library transform is named in a spec with a prefix (see :mod:`dastat.augment.spec`):
 ``tv:NAME(...)`` for a ``torchvision.transforms.v2`` class, ``timm:CONFIG`` for one of
 timm's augmentation strings and ``timm:NAME(...)`` for timm's ``Mixup`` or
-``RandomErasing``. :func:`library_entry` turns such a name into a registry entry.
+``RandomErasing``. :func:`dastat.augment.registry.entry` turns such a name into a registry entry.
 
 Library transforms draw from the global random generators (torch's, and Python's
 ``random`` and numpy's for timm). An adapter draws one seed from dastat's explicit
@@ -29,14 +29,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import UserError
 from .base import AugmentContext
 from .functional import to_float
 
 #: Where in a training pipeline a library transform works: on the images as dastat holds
 #: them (uint8 or float in [0, 1]), on floats in [0, 1], or after ``Normalize(mean, std)``.
 STAGES = ("pixels", "float", "normalized")
-PREFIXES = ("tv", "timm")
 
 
 @contextlib.contextmanager
@@ -106,22 +104,3 @@ def recording(obj: Any, method: str, into: list):
         yield into
     finally:
         delattr(obj, method)  # the class's method shows through again
-
-
-def library_entry(name: str):
-    """The registry entry for ``tv:NAME`` or ``timm:CONFIG``/``timm:NAME``."""
-    prefix, _, rest = name.partition(":")
-    if prefix == "tv":
-        from . import adapters_torchvision
-
-        return adapters_torchvision.entry_for(name, rest)
-    if prefix == "timm":
-        try:
-            import timm  # noqa: F401
-        except ImportError:
-            raise UserError(f"{name!r} needs timm, which is not installed: pip install timm "
-                            "(or use a built-in or a tv: transform)") from None
-        from . import adapters_timm
-
-        return adapters_timm.entry_for(name, rest)
-    raise UserError(f"unknown library prefix {prefix + ':'!r} in {name!r}; use tv: (torchvision v2) or timm:")

@@ -61,10 +61,7 @@ def forward_model(model: nn.Module, x: torch.Tensor, features=None) -> tuple[tor
     With ``features`` (a callable on the model's input, or ``"penultimate"`` for the input
     of the model's last linear layer) the features come back too, else ``None``.
     """
-    from ..teacher import Teacher
-
-    # A Teacher normalises uint8 itself; any other module gets floats in [0, 1].
-    inputs = x if (x.is_floating_point() or isinstance(model, Teacher)) else AF.to_float(x)
+    inputs = AF.to_float(x)  # a teacher scales uint8 the same way itself
     was_training = model.training
     model.eval()
     captured: list[torch.Tensor] = []

@@ -23,9 +23,6 @@ from . import spaces
 from .base import AugmentContext, AugmentResult, Augmentation, is_int, is_positive
 from .registry import create, register  # noqa: F401  (create: doctest)
 
-_SMALL_IMAGE_DATASETS = ("cifar10", "cifar100", "fashion-mnist")
-
-
 class _Policy(Augmentation):
     shared_randomness = True
 
@@ -62,7 +59,7 @@ class _Policy(Augmentation):
 
 @register
 class AutoAugment(_Policy):
-    """torchvision's AutoAugment sub-policies (policy cifar10 for CIFAR and Fashion-MNIST, imagenet otherwise)."""
+    """torchvision's AutoAugment sub-policies (by default the data's: cifar10 for small images, imagenet for photos)."""
 
     name = "autoaugment"
     POLICIES = ("cifar10", "imagenet", "svhn")
@@ -73,12 +70,8 @@ class AutoAugment(_Policy):
         self.policy = policy
 
     def policy_for(self, side: int) -> str:
-        if self.policy is not None:
-            return self.policy
-        dataset = self.context.dataset
-        if dataset is None:
-            return "cifar10" if side <= 32 else "imagenet"
-        return "cifar10" if dataset.split(":")[0] in _SMALL_IMAGE_DATASETS else "imagenet"
+        # The data's own policy when the context gives one, else by image size: CIFAR's for small images.
+        return self.policy or self.context.autoaugment_policy or ("cifar10" if side <= 32 else "imagenet")
 
     def _subpolicies(self, policy: str, h: int, w: int):
         key = (policy, h, w)

@@ -17,74 +17,37 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from ..errors import UserError
+from . import wrap
 from .base import AugmentContext, Augmentation
-from .spec import format_step, format_value, parse
+from .compose import Compose
+from .entries import FLAGS, REQUIRED, Entry, params_of, summary_of
+from .spec import format_step, parse
 
-REQUIRED = inspect.Parameter.empty
-#: The facts about a DA that the statistics rely on (see :mod:`dastat.augment.base`).
-FLAGS = ("mixes", "shared_randomness", "batch_dependent", "deterministic")
-
-
-@dataclass
-class Entry:
-    """One registered DA: how to build it and what it accepts."""
-
-    name: str
-    build: Callable[..., Augmentation]  # build(context, **kwargs)
-    params: dict[str, Any]  # name -> default (REQUIRED when there is none)
-    summary: str
-    flags: dict[str, bool]  # FLAGS with their defaults' values
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for ``dastat augment list --json``."""
-        params = [{"name": k, "required": v is REQUIRED, "default": None if v is REQUIRED else v}
-                  for k, v in self.params.items()]
-        return {"name": self.name, "description": self.summary, "parameters": params, **self.flags}
-
-    def signature(self) -> str:
-        """``name(key=default, ...)`` as ``dastat augment list`` prints it."""
-        if not self.params:
-            return self.name
-        parts = [k if v is REQUIRED else f"{k}={format_value(v)}" for k, v in self.params.items()]
-        return f"{self.name}({', '.join(parts)})"
-
+#: The nine DAs of the paper, in its order.
+PAPER_DAS = (
+    "identity", "flip", "crop_flip", "cutout", "autoaugment",
+    "mixup", "cutmix", "cutmix_pick_s", "cutmix_pick_t",
+)
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def _summary(obj: Any, fallback: str) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else fallback
-
-
-def _params(fn: Callable, skip: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for p in inspect.signature(fn).parameters.values():
-        if p.name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        out[p.name] = p.default
-    return out
-
-
 def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
-    from . import wrap
-
     if inspect.isclass(obj) and issubclass(obj, Augmentation):
         if obj.apply is Augmentation.apply:
             raise TypeError(f"{name} must implement apply(x, y, params), and sample(x, y, generator=...) if it draws")
-        params = _params(obj.__init__, ("self", "context"))
+        params = params_of(obj.__init__, ("self", "context"))
         flags = {k: bool(getattr(obj, k)) for k in FLAGS}
-        return Entry(name, lambda context, **kw: obj(context=context, **kw), params, _summary(obj, name), flags)
+        return Entry(name, lambda context, **kw: obj(context=context, **kw), params, summary_of(obj, name), flags)
     if isinstance(obj, torch.nn.Module) or (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)):
-        params = {} if not inspect.isclass(obj) else _params(obj.__init__, ("self",))
+        params = {} if not inspect.isclass(obj) else params_of(obj.__init__, ("self",))
         params["per_sample"] = False
-        summary = options.get("summary") or _summary(obj, f"torchvision transform {type(obj).__name__}")
+        summary = options.get("summary") or summary_of(obj, f"torchvision transform {type(obj).__name__}")
 
         def build(context, per_sample=False, **kw):
             transform = obj(**kw) if inspect.isclass(obj) else obj
@@ -92,8 +55,8 @@ def _entry_for(name: str, obj: Any, options: dict[str, Any]) -> Entry:
 
         return Entry(name, build, params, summary, _flags(options, table=True))
     if callable(obj):
-        params = _params(obj, ("x", "y", "generator"))
-        summary = options.get("summary") or _summary(obj, f"user function {getattr(obj, '__name__', name)}")
+        params = params_of(obj, ("x", "y", "generator"))
+        summary = options.get("summary") or summary_of(obj, f"user function {getattr(obj, '__name__', name)}")
 
         def build(context, **kw):
             return wrap.FunctionAugmentation(obj, context, kwargs=kw, **_flags(options))
@@ -140,10 +103,8 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
     replace = options.pop("replace", False)
 
     def add(name: str, thing: Any) -> Any:
-        if not str(getattr(thing, "__module__", "")).startswith(__package__ + "."):
-            # The built-ins first, so a user's name that clashes with one is refused here, not at the
-            # first create(); a built-in module registering itself is what loading them does.
-            _load_builtins()
+        # The built-ins are registered by the time anyone can call this (dastat.augment imports them
+        # first), so a user's name that clashes with one is refused here.
         if not name.isidentifier():
             raise ValueError(f"augmentation names must be identifiers, got {name!r}")
         if name in _REGISTRY and not replace:
@@ -164,23 +125,35 @@ def register(target: Any = None, obj: Any = None, **options: Any) -> Any:
 
 def available() -> list[str]:
     """Names of every registered DA, in registration order (the paper's nine first)."""
-    _load_builtins()
-    from . import PAPER_DAS
-
     return sorted(_REGISTRY, key=lambda n: (PAPER_DAS.index(n) if n in PAPER_DAS else len(PAPER_DAS)))
 
 
 def entry(name: str) -> Entry:
     """The registry entry for ``name``; unknown names fail with the choices and the closest."""
-    _load_builtins()
     if ":" in name and name not in _REGISTRY:  # tv:NAME, timm:CONFIG (see dastat.augment.library)
-        from .library import library_entry
-
-        return library_entry(name)
+        return _library_entry(name)
     if name not in _REGISTRY:
         raise UserError(f"unknown augmentation {name!r}{_closest(name, _REGISTRY)}; choose from {', '.join(available())}")
     return _REGISTRY[name]
 
+
+def _library_entry(name: str) -> Entry:
+    """The registry entry for ``tv:NAME`` or ``timm:CONFIG``/``timm:NAME``."""
+    prefix, _, rest = name.partition(":")
+    if prefix == "tv":
+        from . import adapters_torchvision
+
+        return adapters_torchvision.entry_for(name, rest)
+    if prefix == "timm":
+        try:
+            import timm  # noqa: F401
+        except ImportError:
+            raise UserError(f"{name!r} needs timm, which is not installed: pip install timm "
+                            "(or use a built-in or a tv: transform)") from None
+        from . import adapters_timm
+
+        return adapters_timm.entry_for(name, rest)
+    raise UserError(f"unknown library prefix {prefix + ':'!r} in {name!r}; use tv: (torchvision v2) or timm:")
 
 def _closest(word: str, choices) -> str:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
@@ -196,8 +169,6 @@ def create(spec: str, context: AugmentContext | None = None) -> Augmentation:
     >>> aug.spec, aug.mixes
     ('crop_flip+cutmix', True)
     """
-    from .compose import Compose
-
     context = context or AugmentContext()
     steps = [_create_step(name, kwargs, context, spec) for name, kwargs in parse(spec)]
     return steps[0] if len(steps) == 1 else Compose(steps, context)
@@ -261,15 +232,3 @@ def _same(a: Any, b: Any) -> bool:
 def describe() -> list[Entry]:
     """Every registry entry, for listings."""
     return [_REGISTRY[name] for name in available()]
-
-
-_LOADED = False
-
-
-def _load_builtins() -> None:
-    # Built-ins register themselves on import; importing here keeps registry.py free of
-    # import cycles and lets ``available()`` work whichever module was imported first.
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from . import transforms, policies, mixing, pick  # noqa: F401  (registration order)

@@ -75,25 +75,14 @@ class CropFlip(Augmentation):
         return AugmentResult(out, y, dict(params))
 
 
-def _default_fill(context: AugmentContext) -> tuple[float, ...] | float:
-    if context.mean is not None:
-        return tuple(float(m) for m in context.mean)
-    if context.dataset is not None:
-        from ..data import NORMALIZATION
-
-        for family, (mean, _) in NORMALIZATION.items():
-            if context.dataset.startswith(family):
-                return mean
-    return 0.5
-
-
 @register
 class Cutout(Augmentation):
     """Square holes filled with the dataset mean (0 after normalisation); centre uniform, clipped.
 
-    ``size`` defaults to 16 for cifar10 and a quarter of the side otherwise (8 for
-    32-pixel CIFAR-100, 16 for 64-pixel Tiny ImageNet, 56 for 224 pixels, 7 for
-    Fashion-MNIST). ``fill`` is in [0, 1] pixel space, one value or one per channel.
+    ``size`` defaults to the context's ``cutout_size`` (16 for CIFAR-10, as in the paper) and
+    otherwise a quarter of the side (8 for 32-pixel CIFAR-100, 16 for 64-pixel Tiny ImageNet,
+    56 for 224 pixels, 7 for Fashion-MNIST). ``fill`` is in [0, 1] pixel space, one value or
+    one per channel; by default the context's mean, else 0.5.
     """
 
     name = "cutout"
@@ -113,14 +102,13 @@ class Cutout(Augmentation):
         self.require(is_int(holes, 1), "holes", "a positive integer", holes)
         self.size = size
         self.holes = holes
-        self.fill = _default_fill(self.context) if fill is None else fill
+        mean = self.context.mean
+        self.fill = fill if fill is not None else tuple(float(m) for m in mean) if mean is not None else 0.5
         self.per_sample = bool(per_sample)
         self.shared_randomness = not self.per_sample
 
     def hole_size(self, side: int) -> int:
-        if self.size is not None:
-            return self.size
-        return 16 if self.context.dataset == "cifar10" else round(side / 4)
+        return self.size or self.context.cutout_size or round(side / 4)
 
     def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape

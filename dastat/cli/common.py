@@ -78,6 +78,18 @@ def teacher_from_args(args: argparse.Namespace, data: Any = None,
     )
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, config: Any) -> None:
+    """Add ``--seed``, ``--device``, ``--batch-size``, ``--out`` and ``--no-progress``, defaults from ``config``
+    (a :class:`~dastat.scoring.ScoreConfig`)."""
+    parser.add_argument("--seed", type=int, default=config.seed)
+    parser.add_argument("--device", default=config.device, help=f"{config.device} (default), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=positive_int, default=config.batch_size,
+                        help=f"images per batch, also the unit over which a DA shares its random draw "
+                             f"(default {config.batch_size})")
+    parser.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--data``, ``--download``, ``--workers``, ``--size``, ``--resize`` and ``--base-view`` to ``parser``."""
     from ..data import BASE_VIEWS
@@ -99,13 +111,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                             "Tiny ImageNet, resized-crop-flip for image folders)")
 
 
+def data_options_from_args(args: argparse.Namespace):
+    """The :class:`~dastat.data.DataOptions` that the arguments of :func:`add_data_arguments` describe."""
+    from ..data import DataOptions
+
+    return DataOptions(download=getattr(args, "download", False), size=getattr(args, "size", None),
+                       resize=getattr(args, "resize", None), base_view=getattr(args, "base_view", None),
+                       workers=getattr(args, "workers", None))
+
+
 def teacher_and_data_from_args(args: argparse.Namespace, device: str | torch.device | None = None):
     """``(teacher, data)`` from :func:`add_teacher_arguments` and :func:`add_data_arguments`."""
-    from ..teacher import resolve_teacher_and_data
+    from ..setting import resolve_teacher_and_data
 
     return resolve_teacher_and_data(
-        getattr(args, "teacher", None), getattr(args, "data", None), download=getattr(args, "download", False),
+        getattr(args, "teacher", None), getattr(args, "data", None), options=data_options_from_args(args),
         arch=getattr(args, "arch", None), mean=getattr(args, "mean", None), std=getattr(args, "std", None),
-        trust=getattr(args, "trust_checkpoint", False), size=getattr(args, "size", None),
-        resize=getattr(args, "resize", None), base_view=getattr(args, "base_view", None),
-        workers=getattr(args, "workers", None), device=device)
+        trust=getattr(args, "trust_checkpoint", False), device=device)

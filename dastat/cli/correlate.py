@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_report(args: argparse.Namespace, results) -> None:
     """The HTML page: the table's rows, its scatter (one panel per group) and the coefficients."""
-    from ..analysis import apply_where, read_table
+    from ..tables import apply_where, read_table
     from ..html_report import write_html_report
 
     frame = apply_where(read_table(args.file), args.where)
@@ -79,7 +79,7 @@ def _num(value: float, digits: int = 3) -> str:
 
 def format_correlations(results, x: str, y: str) -> str:
     """A plain-text table: per group, each coefficient with its p-value and interval."""
-    from ..analysis import format_p
+    from ..display import format_p, text_table
 
     first = results[0]
     pct = f"{100 * first.confidence_level:g}%"
@@ -99,13 +99,8 @@ def format_correlations(results, x: str, y: str) -> str:
             ci = f"[{_num(lo, 2)}, {_num(hi, 2)}]" if math.isfinite(lo) and math.isfinite(hi) else "–"
             row += [_num(getattr(r, name)), format_p(getattr(r, f"{name}_p")), ci]
         rows.append(row)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
     lines = [f"{y} against {x}; two-sided p-values (Spearman's exact over all pairings up to 9 pairs); {how}.",
-             line(header), line(["-" * w for w in widths])]
+             text_table(header, rows, left=(0,), rule=True)]
     notes = [f"note: {'' if r.group is None else f'{r.group}: '}{r.extra['ci_note']}" for r in results
              if r.extra.get("ci_note")]
-    return "\n".join(lines + [line(row) for row in rows] + notes)
+    return "\n".join(lines + notes)

@@ -36,16 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import resolve_device
     from ..evaluation import evaluate
     from ..io import atomic_write_text
-    from .paths import check_output_file, name_the_flag
+    from .common import data_options_from_args
+    from .paths import check_output_file
 
     check_output_file(args.out, "--out", suffixes=(".json",))
     resolve_device(args.device)
-    with name_the_flag(teacher=args.teacher, data=args.data):
-        result = evaluate(
-            args.teacher, args.data, max_images=args.max_images, batch_size=args.batch_size, device=args.device,
-            seed=args.seed, download=args.download, arch=args.arch, mean=args.mean, std=args.std,
-            trust=args.trust_checkpoint, size=args.size, resize=args.resize, base_view=args.base_view,
-            workers=args.workers)
+    result = evaluate(args.teacher, args.data, max_images=args.max_images, batch_size=args.batch_size,
+                      device=args.device, seed=args.seed, options=data_options_from_args(args), arch=args.arch,
+                      mean=args.mean, std=args.std, trust=args.trust_checkpoint)
     if args.out:
         atomic_write_text(args.out, result.to_json() + "\n")
     if args.json:

@@ -8,13 +8,11 @@ finished score or a trained student.
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from ..errors import UserError
+from ..errors import UserError, blaming
 
 
 #: Arguments (by their ``dest``) that hold a path, or a spec whose parts after ``:`` may be paths.
@@ -84,7 +82,7 @@ def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Itera
     if path.suffix.lower() == ".csv":
         from ..provenance import check_sidecar
 
-        with blame(flag, flag):
+        with blaming(flag):
             check_sidecar(path)
 
 
@@ -117,45 +115,13 @@ def check_output_dir(path: str | os.PathLike | None, flag: str, markers: Iterabl
         raise UserError(f"{where}: {probe} is not writable; choose another place")
 
 
-@contextlib.contextmanager
-def blame(flag: str, word: str) -> Iterator[None]:
-    """Prefix ``flag`` to a :class:`UserError` raised inside whose message does not already name ``word``."""
-    try:
-        yield
-    except UserError as exc:
-        if flag in str(exc) or word in str(exc).lower():
-            raise
-        raise UserError(f"{flag}: {exc}") from None
-
-
 def check_inputs(*, das: Iterable[str] | str | None = None, student: str | None = None) -> None:
     """Fail on a misspelt DA or student before any data or model is loaded."""
-    from .. import models
     from ..augment.registry import check
+    from ..setting import student_kind
 
     for spec in [das] if isinstance(das, str) else das or ():
-        with blame("--da", "augmentation"):
+        with blaming("--da"):
             check(spec)
-    if student is not None and student not in models.list_models() and not Path(student).is_file() \
-            and ":" not in student:
-        close = difflib.get_close_matches(student, models.list_models(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"--student: the student {student!r} is neither a file nor a zoo architecture{hint}; "
-                        "pass a checkpoint file or a name from 'dastat zoo list'")
-
-
-@contextlib.contextmanager
-def name_the_flag(**specs: str | None) -> Iterator[None]:
-    """Prefix ``--flag:`` to a :class:`UserError` that quotes a flag's value but names neither it nor its role.
-
-    ``name_the_flag(teacher="x.pth")`` turns "x.pth is empty" into "--teacher: x.pth is empty".
-    """
-    try:
-        yield
-    except UserError as exc:
-        text = str(exc)
-        for role, spec in specs.items():
-            parts = [spec, *str(spec).split(":")[1:]] if spec else []
-            if any(p and len(p) > 2 and p in text for p in parts) and role not in text.lower():
-                raise UserError(f"--{role}: {text}") from None
-        raise
+    if student is not None:
+        student_kind(student)

@@ -23,34 +23,32 @@ COMMANDS = {
 
 
 def _add_arguments(p: argparse.ArgumentParser, *, da_required: bool) -> None:
-    from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
-    from .common import add_data_arguments, add_teacher_arguments
+    from ..scoring import PROTOCOLS, ScoreConfig
+    from .common import add_data_arguments, add_run_arguments, add_teacher_arguments
 
+    d = ScoreConfig()  # the defaults, said once
     add_teacher_arguments(p)
     add_data_arguments(p)
     p.add_argument("--da", action="append", required=da_required, metavar="SPEC", dest="das",
                    help="a data augmentation spec, e.g. cutmix, 'cutout(size=8)', crop_flip+mixup; repeatable"
                    + ("" if da_required else " (default: the paper's nine)"))
-    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
-                   help="fast: sample-efficient estimator with a 95%% interval (default); paper: the paper's procedure")
-    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training split (paper protocol)")
-    p.add_argument("--precision", type=float, default=0.01,
-                   help="fast protocol: stop when the interval's relative half-width is at most this (default 0.01)")
-    p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
-                   help=f"fast protocol: at most this many training images per DA (default {DEFAULT_MAX_IMAGES})")
-    p.add_argument("--draws", type=positive_int, default=DEFAULT_DRAWS,
+    p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
+                   help=f"fast: sample-efficient estimator with a 95%% interval; paper: the paper's procedure "
+                        f"(default {d.protocol})")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs,
+                   help=f"passes over the training split (paper protocol; default {d.epochs})")
+    p.add_argument("--precision", type=float, default=d.precision,
+                   help=f"fast protocol: stop when the interval's relative half-width is at most this (default {d.precision})")
+    p.add_argument("--max-images", type=positive_int, default=d.max_images,
+                   help=f"fast protocol: at most this many training images per DA (default {d.max_images})")
+    p.add_argument("--draws", type=positive_int, default=d.draws,
                    help="fast protocol: draws on each batch for DAs that draw once per batch or mix pairs, whose "
-                   f"image and draw variance are then estimated apart; 1 = a fresh batch per draw (default {DEFAULT_DRAWS})")
+                   f"image and draw variance are then estimated apart; 1 = a fresh batch per draw (default {d.draws})")
     p.add_argument("--student", metavar="SPEC", help="a student checkpoint, or a zoo name for a fresh seeded student")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="images per batch, also the unit over which a DA shares its random draw (default 64)")
+    add_run_arguments(p, d)
     p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance) instead of a table")
     p.add_argument("--report", metavar="FILE", help="also write a human-readable report: FILE.md (Markdown) or "
                    "FILE.html (one self-contained page with the figures)")
-    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,25 +59,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rank", help=COMMANDS["rank"],
                        description="Score DAs on the same images and rank them, lowest T. stddev first.")
     _add_arguments(p, da_required=False)
-    from ..scoring import RANKABLE
+    from ..scoring import RANKABLE, ScoreConfig
 
-    p.add_argument("--by", choices=RANKABLE, default="t_stddev",
-                   help="the statistic to rank by (default t_stddev; ce_* need --student, *_t are teacher-only)")
+    p.add_argument("--by", choices=RANKABLE, default=ScoreConfig.by,
+                   help=f"the statistic to rank by (default {ScoreConfig.by}; ce_* need --student, *_t are teacher-only)")
     p.set_defaults(func=run_rank)
 
 
 def _common(args: argparse.Namespace, device) -> dict:
     from ..scoring import ScoreConfig, load_student
     from .common import teacher_and_data_from_args
-    from .paths import blame, name_the_flag
 
-    with name_the_flag(teacher=args.teacher, data=args.data):
-        teacher, data = teacher_and_data_from_args(args, device)
-    with blame("--student", "student"):
-        student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
+    teacher, data = teacher_and_data_from_args(args, device)
+    student = load_student(args.student, data, seed=args.seed, device=device, trust=args.trust_checkpoint)
     config = ScoreConfig(protocol=args.protocol, epochs=args.epochs, precision=args.precision,
                          max_images=args.max_images, draws=args.draws, batch_size=args.batch_size, seed=args.seed,
-                         device=device, progress=not args.no_progress, by=getattr(args, "by", "t_stddev"))
+                         device=device, progress=not args.no_progress, by=getattr(args, "by", ScoreConfig.by))
     return dict(teacher=teacher, data=data, student=student, config=config)
 
 

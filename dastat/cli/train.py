@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..kd import TrainingDiverged, TrainingInterrupted, train
 
     from ..distributed import resolve_device
-    from .paths import check_inputs, check_output_dir, name_the_flag
+    from .paths import check_inputs, check_output_dir
 
     check_output_dir(args.out, "--out", markers=("config.json",), what="the run")
     check_inputs(das=args.da, student=args.student)
@@ -100,10 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.out:
         raise UserError("pass either --out for a new run or --resume RUN_DIR, not both")
     try:
-        with name_the_flag(teacher=args.teacher, data=args.data, student=args.student):
-            result = train(args.out, resume=args.resume, recipe=args.recipe, device=args.device,
-                           compile=args.compile, progress=not args.no_progress, command=["dastat", *sys.argv[1:]],
-                           workers=args.workers, **options)
+        result = train(args.out, resume=args.resume, recipe=args.recipe, device=args.device,
+                       compile=args.compile, progress=not args.no_progress, command=["dastat", *sys.argv[1:]],
+                       workers=args.workers, **options)
     except TrainingInterrupted as exc:
         print(f"dastat: {exc}", file=sys.stderr)
         return 130

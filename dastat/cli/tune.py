@@ -17,9 +17,9 @@ COMMANDS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..scoring import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES
+    from ..scoring import ScoreConfig
     from ..scoring.race import ALPHA, TOLERANCE
-    from .common import add_data_arguments, add_teacher_arguments
+    from .common import add_data_arguments, add_run_arguments, add_teacher_arguments
 
     p = sub.add_parser("tune", help=COMMANDS["tune"],
                        description="Score every candidate of the grids on the same images, drop the ones that are "
@@ -29,23 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--da", action="append", required=True, metavar="GRID", dest="das",
                    help="a DA spec whose values may list alternatives with |, e.g. 'cutmix(alpha=0.2|0.5|1|2)'; "
                         "repeatable, all candidates race together")
-    p.add_argument("--max-images", type=positive_int, default=DEFAULT_MAX_IMAGES,
-                   help=f"at most this many training images per candidate (default {DEFAULT_MAX_IMAGES})")
-    p.add_argument("--draws", type=positive_int, default=DEFAULT_DRAWS,
+    d = ScoreConfig()  # the defaults, said once
+    p.add_argument("--max-images", type=positive_int, default=d.max_images,
+                   help=f"at most this many training images per candidate (default {d.max_images})")
+    p.add_argument("--draws", type=positive_int, default=d.draws,
                    help="draws on each batch for DAs that draw once per batch or mix pairs, as for dastat rank "
-                        f"(default {DEFAULT_DRAWS})")
+                        f"(default {d.draws})")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"stop when every live candidate is within this relative T. stddev of the best "
                         f"(default {TOLERANCE})")
     p.add_argument("--alpha", type=float, default=ALPHA,
                    help=f"probability of dropping a truly best candidate, over all looks (default {ALPHA})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="images per batch, also the unit over which a DA shares its random draw (default 64)")
+    add_run_arguments(p, d)
     p.add_argument("--json", action="store_true", help="print the results as JSON (with their provenance)")
-    p.add_argument("--out", metavar="FILE", help="also write the results to FILE (.json or .csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_tune)
 
 
@@ -54,7 +50,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from ..provenance import provenance
     from ..scoring.race import race_plan, tune
     from .common import teacher_and_data_from_args
-    from .paths import check_inputs, check_output_file, name_the_flag
+    from .paths import check_inputs, check_output_file
 
     check_output_file(args.out, "--out", suffixes=(".json", ".csv"))
     options = dict(max_images=args.max_images, batch_size=args.batch_size, draws=args.draws)
@@ -62,8 +58,7 @@ def run_tune(args: argparse.Namespace) -> int:
     check_inputs(das=candidates)
     device = resolve_device(args.device)
     with init_from_env(device):
-        with name_the_flag(teacher=args.teacher, data=args.data):
-            teacher, data = teacher_and_data_from_args(args, device)
+        teacher, data = teacher_and_data_from_args(args, device)
         result = tune(args.das, teacher, data, alpha=args.alpha, tolerance=args.tolerance, max_images=args.max_images,
                       draws=args.draws, batch_size=args.batch_size, seed=args.seed, device=device,
                       progress=not args.no_progress)

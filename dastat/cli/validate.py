@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import resolve_device
     from ..validate import format_correlations, validate
-    from .paths import check_inputs, check_output_dir, check_output_file, name_the_flag
+    from .paths import check_inputs, check_output_dir, check_output_file
 
     check_output_dir(args.out, "--out", markers=("validate.json",), what="the validation")
     if args.report:
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
 
     # With --json, stdout carries the JSON alone: the sweep's logs and epoch lines go to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), \
-            name_the_flag(teacher=args.teacher, data=args.data, student=args.student):
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         result = validate(
             args.out, das=args.das, teacher=args.teacher, data=args.data, student=args.student, seeds=args.seeds,
             recipe=args.recipe, device=args.device, progress=not args.no_progress, workers=args.workers,

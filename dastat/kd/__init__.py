@@ -14,9 +14,9 @@ from __future__ import annotations
 from .engine import evaluate, train_one_epoch
 from .loss import LossParts, distillation_loss, kd_divergence
 from .recipes import RECIPES, TrainConfig, lr_factor, resolve_config
-from .trainer import Student, TrainingDiverged, TrainingInterrupted, TrainResult, train
+from .trainer import TrainingDiverged, TrainingInterrupted, TrainResult, train
 
 __all__ = [
-    "LossParts", "RECIPES", "Student", "TrainConfig", "TrainResult", "TrainingDiverged", "TrainingInterrupted",
+    "LossParts", "RECIPES", "TrainConfig", "TrainResult", "TrainingDiverged", "TrainingInterrupted",
     "distillation_loss", "evaluate", "kd_divergence", "lr_factor", "resolve_config", "train", "train_one_epoch",
 ]

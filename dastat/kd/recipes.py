@@ -77,9 +77,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 SCHEDULES = ("multistep", "cosine")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
-#: Fields that may differ when a run is resumed: they do not change its numbers.
-RUNTIME_FIELDS = ()
-
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
@@ -166,7 +163,7 @@ def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``name: stored → wanted`` for every field that ``wanted`` sets to another value."""
     out = []
     for key, value in wanted.items():
-        if key in RUNTIME_FIELDS or value is None:
+        if value is None:
             continue
         if key in stored and _normal(stored[key]) != _normal(value):
             out.append(f"{key} {stored[key]!r} vs {value!r}")

@@ -34,25 +34,22 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .. import models
-from ..augment import AugmentContext, Augmentation, create as create_augmentation
-from ..data import ImageData
+from ..augment import Augmentation, create as create_augmentation
+from ..data import DataOptions, ImageData
 from ..distributed import init_from_env, process_group, resolve_device
 from ..errors import UserError
 from ..models.normalize import Normalized
 from ..provenance import provenance
 from ..seeding import stable_seed
-from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
+from ..setting import load_student, resolve_teacher_and_data
+from ..teacher import Teacher
 from .engine import (EpochState, Setup, TrainingDiverged, TrainingInterrupted, epoch_indices, epoch_row, evaluate,
                      train_one_epoch)
 from .recipes import FIELDS, TrainConfig, differences, lr_factor, resolve_config
 from .rundir import CHECKPOINT, RunDir, check_new_run_folder, check_writable, read_run, run_lock
 from .signals import StopFlag, rng_states, set_rng_states
 
-__all__ = ["Student", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train"]
-
-#: The student is a normalising wrapper like a teacher's (kept under its old name).
-Student = Normalized
+__all__ = ["RunOptions", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train"]
 
 
 @dataclass
@@ -69,6 +66,21 @@ class TrainResult:
     @property
     def final(self) -> dict[str, Any]:
         return self.history[-1]
+
+
+@dataclass
+class RunOptions:
+    """How :func:`train` was called besides its config: ready objects (a resumed run is given them again),
+    and switches that do not change what is learnt."""
+
+    teacher: Teacher | None = None
+    data: ImageData | None = None
+    custom_da: Augmentation | None = None
+    compile: bool = False
+    progress: bool = True
+    command: str | None = None
+    workers: int | None = None
+    on_step: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -110,8 +122,9 @@ def build_inputs(cfg: TrainConfig, teacher: Teacher | None, data: ImageData | No
     if workers is not None and workers < 0:
         raise UserError("--workers must be 0 (decode in this process) or more")
     teacher, data = resolve_teacher_and_data(teacher if teacher is not None else cfg.teacher,
-                                             data if data is not None else cfg.data, arch=cfg.arch, mean=cfg.mean,
-                                             std=cfg.std, trust=cfg.trust_checkpoint, workers=workers, device=device)
+                                             data if data is not None else cfg.data, options=DataOptions(workers=workers),
+                                             arch=cfg.arch, mean=cfg.mean, std=cfg.std, trust=cfg.trust_checkpoint,
+                                             device=device)
     if data.test is None:
         raise UserError(f"dastat train needs a test split, and {data.name} has none; for an image folder add "
                         "a val/ or test/ folder beside train/")
@@ -123,15 +136,13 @@ def build_inputs(cfg: TrainConfig, teacher: Teacher | None, data: ImageData | No
 
 def build_student(cfg: TrainConfig, data: ImageData, teacher: Teacher, device: torch.device,
                   channels_last: bool) -> tuple[Normalized, str]:
-    """A fresh zoo network (seeded) or one from a checkpoint, normalising like the teacher."""
+    """The student spec read as scoring reads it (a fresh seeded zoo network, a checkpoint, a hub name),
+    made trainable and normalising like the teacher."""
     torch.manual_seed(cfg.seed)
-    if Path(cfg.student).is_file():
-        loaded = load_teacher(cfg.student, data=data)
-        net, arch = loaded.model, loaded.arch or Path(cfg.student).stem
-        for p in net.parameters():
-            p.requires_grad_(True)
-    else:
-        net, arch = models.create_model(cfg.student, num_classes=data.num_classes, in_channels=data.channels), cfg.student
+    loaded = load_student(cfg.student, data, seed=cfg.seed)
+    net, arch = loaded.model, loaded.arch or Path(cfg.student).stem
+    for p in net.parameters():
+        p.requires_grad_(True)
     with torch.no_grad():
         classes = int(net.eval()(torch.zeros(1, data.channels, data.image_size, data.image_size)).shape[-1])
     if classes != teacher.num_classes:
@@ -264,25 +275,23 @@ def _fit(s: Setup, run: _Run, start_epoch: int, partial: tuple | None, *, progre
 
 
 def _run(cfg: TrainConfig, run_dir: Path, stored: dict[str, Any] | None, ckpt: dict[str, Any] | None,
-         device: torch.device, *, teacher: Teacher | None, data: ImageData | None, custom_da: Augmentation | None,
-         compile: bool, progress: bool, command: str | None, workers: int | None,
-         on_step: Callable[[int, int], None] | None, t_start: float) -> TrainResult:
-    teacher, data = build_inputs(cfg, teacher, data, workers, device)
+         device: torch.device, opts: RunOptions, t_start: float) -> TrainResult:
+    teacher, data = build_inputs(cfg, opts.teacher, opts.data, opts.workers, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     student, arch = build_student(cfg, data, teacher, device, channels_last)
     if channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
-    context = AugmentContext.from_data(data, teacher=teacher, student=student)
-    aug = custom_da if custom_da is not None else create_augmentation(cfg.da, context)
-    s = build_setup(cfg, data, device, teacher, student, aug, compile)
+    context = data.augment_context(teacher=teacher, student=student)
+    aug = opts.custom_da if opts.custom_da is not None else create_augmentation(cfg.da, context)
+    s = build_setup(cfg, data, device, teacher, student, aug, opts.compile)
     test_size = len(data.test) if cfg.test_subset is None else min(cfg.test_subset, len(data.test))
     run = _Run(student, arch, RunDir(run_dir, s.rank == 0), test_size)
     start_epoch, partial = restore(s, run, ckpt) if ckpt is not None else (0, None)
     run.runs.prepare()
     try:
         run.runs.write_config(_config_record(s, run, teacher, stored, (start_epoch, partial[0] if partial else 0),
-                                             command, compile))
-        _fit(s, run, start_epoch, partial, progress=progress, on_step=on_step)
+                                             opts.command, opts.compile))
+        _fit(s, run, start_epoch, partial, progress=opts.progress, on_step=opts.on_step)
     finally:
         run.runs.close()
     if not run.history:
@@ -379,7 +388,7 @@ def train(
     check_writable(run_dir)
     dev = resolve_device(device)
     with run_lock(run_dir, active=os.environ.get("RANK", "0") == "0"), init_from_env(dev):
-        return _run(cfg, run_dir, stored, ckpt, dev, teacher=teacher, data=data, custom_da=custom_da,
-                    compile=compile, progress=progress,
-                    command=command if command is None or isinstance(command, str) else shlex.join(command),
-                    workers=workers, on_step=on_step, t_start=t_start)
+        opts = RunOptions(teacher, data, custom_da, compile, progress,
+                          command if command is None or isinstance(command, str) else shlex.join(command),
+                          workers, on_step)
+        return _run(cfg, run_dir, stored, ckpt, dev, opts, t_start)

@@ -13,9 +13,7 @@ True
 
 from __future__ import annotations
 
-import builtins
 import difflib
-import warnings
 from typing import Callable
 
 import torch
@@ -37,9 +35,9 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def list_models() -> builtins.list[str]:
+def list_models() -> list[str]:
     """Names of every architecture in the zoo (as ``timm.list_models``)."""
-    return builtins.list(_REGISTRY)
+    return list(_REGISTRY)
 
 
 def _factory(name: str) -> Callable[..., nn.Module]:
@@ -56,19 +54,6 @@ def _factory(name: str) -> Callable[..., nn.Module]:
 def create_model(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
     """Build architecture ``name`` with freshly initialised weights (as ``timm.create_model``)."""
     return _factory(name)(num_classes=num_classes, in_channels=in_channels)
-
-
-def list() -> builtins.list[str]:  # noqa: A001 - deprecated name
-    """Deprecated alias of :func:`list_models`."""
-    warnings.warn("dastat.models.list is deprecated; use dastat.models.list_models", DeprecationWarning, stacklevel=2)
-    return list_models()
-
-
-def create(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:
-    """Deprecated alias of :func:`create_model`."""
-    warnings.warn("dastat.models.create is deprecated; use dastat.models.create_model", DeprecationWarning,
-                  stacklevel=2)
-    return create_model(name, num_classes, in_channels)
 
 
 def create_meta(name: str, num_classes: int = 100, in_channels: int = 3) -> nn.Module:

@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..stats import entropy
 from ..stats.compare import holm
 from ..stats.direction import direction
-from ..teacher import describe_inputs
+from ..setting import describe_inputs
 from .collector import RANKABLE, STUDENT_ONLY, DACollector, Originals
 from .config import ScoreConfig
 from .degenerate import DegeneracyProbe

@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from .. import augment as augment_lib
-from ..augment.base import AugmentContext, Augmentation
+from ..augment.base import Augmentation
 from ..data import ImageData
 from ..distributed import resolve_device
 from ..errors import UserError
-from ..teacher import Teacher, load_teacher, resolve_teacher_and_data
+from ..setting import load_student, resolve_teacher_and_data
 
 
 def default_das(student: bool) -> list[str]:
     """The paper's nine DAs, less ``cutmix_pick_s`` when there is no student."""
     return [d for d in augment_lib.PAPER_DAS if student or d != "cutmix_pick_s"]
-
-
-def load_student(spec: str | None, data: ImageData, *, seed: int = 0, device=None, trust: bool = False):
-    """A student for student-aware DAs: a checkpoint (or teacher spec), or a zoo name for a fresh seeded network."""
-    if spec is None:
-        return None
-    from .. import models
-
-    names = models.list_models()
-    if spec in names:
-        torch.manual_seed(seed)
-        net = models.create_model(spec, num_classes=data.num_classes, in_channels=data.channels)
-        student = Teacher(net, data.mean, data.std, num_classes=data.num_classes, in_channels=data.channels,
-                          arch=spec, source=f"{spec} (fresh, seed {seed})")
-    elif Path(spec).exists() or ":" in spec:
-        student = load_teacher(spec, data=data, trust=trust)
-    else:
-        close = difflib.get_close_matches(spec, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"the student {spec!r} is neither a file nor a zoo architecture{hint}; "
-                        "pass a checkpoint or a name from 'dastat zoo list'")
-    return student.to(device) if device is not None else student
 
 
 def resolve_inputs(teacher, data, student, device, seed: int = 0):
@@ -57,8 +33,7 @@ def resolve_inputs(teacher, data, student, device, seed: int = 0):
 
 def build_das(das: Sequence[str | Augmentation], data: ImageData, teacher, student) -> list[Augmentation]:
     """The DAs to score (the paper's nine when none are given), built for this teacher and data."""
-    context = AugmentContext(num_classes=data.num_classes, image_size=data.image_size, channels=data.channels,
-                             mean=data.mean, std=data.std, dataset=data.name, teacher=teacher, student=student)
+    context = data.augment_context(teacher=teacher, student=student)
     built = [d if isinstance(d, Augmentation) else augment_lib.create(d, context)
              for d in (list(das) or default_das(student is not None))]
     seen: set[str] = set()

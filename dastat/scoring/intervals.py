@@ -26,7 +26,7 @@ def bounded_interval(name: str, value: float, ci: tuple[float, float]) -> tuple[
     """``ci`` of statistic ``name`` (with estimate ``value``) redrawn within the statistic's bounds.
 
     >>> [round(v, 3) for v in bounded_interval("kl_view", 1.435, (-0.384, 3.254))]
-    [0.406, 5.07]
+    [0.404, 5.098]
     >>> bounded_interval("ce_cov", -0.1, (-0.5, 0.3))  # a covariance has no bound: unchanged
     (-0.5, 0.3)
     """

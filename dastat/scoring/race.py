@@ -288,12 +288,12 @@ class TuneResult:
                           **{"indent": 2, "allow_nan": False, **kwargs})
 
     def __repr__(self) -> str:  # a short table, not every record's dict
-        from ..report import tune_text
+        from ..display import tune_text
 
         return tune_text(self)
 
     def _repr_html_(self) -> str:  # a notebook shows this table
-        from ..html_report import tune_html
+        from ..display import tune_html
 
         return tune_html(self)
 

@@ -95,12 +95,12 @@ class Ranking:
         return json.dumps(self.to_records(), **{"indent": 2, "allow_nan": False, **kwargs})
 
     def __repr__(self) -> str:  # a short table, not every field of every result
-        from ..report import ranking_text
+        from ..display import ranking_text
 
         return ranking_text(self)
 
     def _repr_html_(self) -> str:  # a notebook shows this table
-        from ..html_report import ranking_html
+        from ..display import ranking_html
 
         return ranking_html(self)
 
