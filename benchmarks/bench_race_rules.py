@@ -46,7 +46,8 @@ from dastat.scoring import ScoreConfig
 from dastat.scoring.engine import Engine
 from dastat.scoring.inputs import build_das
 from dastat.scoring.protocols import FastProtocol
-from dastat.scoring.race import Race, RaceProtocol, race_looks, student_t
+from dastat.scoring.race import Race, student_t
+from dastat.scoring.tune import RaceProtocol, race_looks
 
 GRIDS = ["cutmix(alpha=0.2|0.5|1|2)", "mixup(alpha=0.2|0.5|1|2)", "cutout(size=4|8|12|16)"]
 normal = lambda sections: st.norm()  # noqa: E731

@@ -178,7 +178,7 @@ def test_tune_prints_no_best_from_no_evidence(tmp_path, capsys):
 
 def test_the_race_record_of_no_evidence_has_no_best():
     """Without the command line: candidates without a value get the status 'no value' and there is no best."""
-    from dastat.scoring.race import tune
+    from dastat.scoring.tune import tune
 
     result = tune("mixup(alpha=0.2|1)", max_images=64, progress=False)
     assert all(r["t_stddev"] is None and r["status"] == "no value" for r in result.records)

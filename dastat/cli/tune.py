@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_tune(args: argparse.Namespace) -> int:
     from ..distributed import init_from_env, resolve_device
     from ..provenance import provenance
-    from ..scoring.race import race_plan, tune
+    from ..scoring.tune import race_plan, tune
     from .common import teacher_and_data_from_args
     from .paths import check_inputs, check_output_file
 

@@ -12,7 +12,7 @@ from .collector import RANKABLE
 from .config import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
 from .engine import measure, rank, score
 from .inputs import build_das, default_das, load_student, resolve_inputs
-from .race import TuneResult, tune
+from .tune import TuneResult, tune
 from .results import Ranking, ScoreResult
 from .stream import Block, BlockStream
 
