@@ -21,7 +21,11 @@ Facts the statistics rely on are declared as class attributes:
 * ``mixes`` — a view combines an image with a partner from the same batch;
 * ``batch_dependent`` — a view depends on the other images of the batch in some other
   way (picking the most informative views from a pool ranks the whole batch);
-* ``deterministic`` — no randomness at all (``identity``, ``flip``).
+* ``deterministic`` — no randomness at all (``identity``, ``flip``);
+* ``partners`` — for a DA that mixes: how it picks each image's one partner, named in
+  ``params['perm']`` (``"permutation"``: a uniform permutation, so an image may be its own
+  partner; ``"derangement"``: never itself); None when it does not say, and then the
+  split estimate does not apply to it.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class Augmentation:
     mixes: bool = False
     batch_dependent: bool = False
     deterministic: bool = False
+    partners: str | None = None
 
     def __init__(self, context: AugmentContext | None = None):
         self.context = context or AugmentContext()

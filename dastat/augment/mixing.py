@@ -50,6 +50,7 @@ class Mixup(_Mixing):
     """Convex combination lam·x + (1−lam)·partner, lam ~ Beta(alpha, alpha), partner a random permutation."""
 
     name = "mixup"
+    partners = "permutation"
 
     def sample(self, x, y=None, *, generator=None):
         n = x.shape[0]
@@ -66,6 +67,7 @@ class CutMix(_Mixing):
     """Paste a box of the partner (side ratio sqrt(1−lam), lam ~ Beta(alpha, alpha)); lam = kept area."""
 
     name = "cutmix"
+    partners = "derangement"
 
     def sample(self, x, y=None, *, generator=None):
         n, _, h, w = x.shape

@@ -22,7 +22,6 @@ from typing import Callable, Sequence
 import torch
 
 from ..augment.base import Augmentation
-from ..augment.mixing import CutMix, Mixup
 from ..distributed import process_group
 from ..stats import GROUP_SIZE, PaperGroups, SplitTStddev, Statistic, TStddev
 from .config import ScoreConfig
@@ -87,18 +86,19 @@ def partner_scheme(aug: Augmentation) -> str | None:
     an image mixed with itself is itself), None for a DA that does not mix. A composition ending in Mixup
     (its own partner is a transformed image, not the original) is not corrected (docs/protocols.md)."""
     mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
-    if any(isinstance(s, CutMix) for s in mixers):
+    if any(s.partners == "derangement" for s in mixers):
         return "derangement"
-    return "permutation" if isinstance(aug, Mixup) else None
+    return "permutation" if aug.mixes and aug.partners == "permutation" else None
 
 
 def splittable(aug: Augmentation) -> bool:
     """Whether the split estimate applies: a draw per batch (or pairs from the batch) and nothing else shared;
-    a mixing DA must name its one partner per image in ``params['perm']``."""
+    a mixing DA must declare how it picks its one partner per image (``Augmentation.partners``) and name it in
+    ``params['perm']``."""
     if aug.batch_dependent or not (aug.shared_randomness or aug.mixes):
         return False
     mixers = [s for s in getattr(aug, "steps", [aug]) if s.mixes]
-    return not mixers or (len(mixers) == 1 and isinstance(mixers[0], (Mixup, CutMix)))
+    return not mixers or (len(mixers) == 1 and mixers[0].partners is not None)
 
 
 def within_budget(config: ScoreConfig, images: int, forwards: int) -> bool:
