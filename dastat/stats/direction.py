@@ -27,8 +27,3 @@ DIRECTION: dict[str, str | None] = {
 def direction(name: str) -> str | None:
     """``"lower"`` or ``"higher"`` if that is better for ``name``; ``None`` when neither (or unknown)."""
     return DIRECTION.get(name.lower().replace(". ", "_").replace(" ", "_"))
-
-
-def lower_is_better(name: str) -> bool:
-    """True unless higher is better for ``name`` (unknown statistics sort ascending)."""
-    return direction(name) != "higher"
