@@ -19,6 +19,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def _ranked(records: Any, by: str, label: str, where):
+    """The records best first by ``by`` (every row must have a value): the frame, its label column, the values
+    and their error bars (``error_bars``' ``(err, kind)``)."""
+    frame = read_frame(records, where, [by])
+    label = resolve_label(frame, label)
+    frame[by] = numeric(frame[by], by)
+    if frame[by].isna().any():
+        raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
+    frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
+    values = frame[by].to_numpy()
+    err, kind = error_bars(frame, by, values)
+    return frame, label, values, err, kind
+
+
 def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
                  where: Iterable[str] | str | None = None, from_zero: bool | None = None,
                  title: str | None = None, xlabel: str | None = None, setting: dict | None = None,
@@ -51,14 +65,7 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['cutmix', 'identity']
     """
-    frame = read_frame(records, where, [by])
-    label = resolve_label(frame, label)
-    frame[by] = numeric(frame[by], by)
-    if frame[by].isna().any():
-        raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
-    frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
-    values = frame[by].to_numpy()
-    err, kind = error_bars(frame, by, values)
+    frame, label, values, err, kind = _ranked(records, by, label, where)
     low = values - (err[0] if err is not None else 0)
     high = values + (err[1] if err is not None else 0)
     if from_zero is None:
@@ -113,14 +120,7 @@ def ranking_forest(records: Any, by: str = "t_stddev", *, label: str = "da",
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['cutmix', 'identity']
     """
-    frame = read_frame(records, where, [by])
-    label = resolve_label(frame, label)
-    frame[by] = numeric(frame[by], by)
-    if frame[by].isna().any():
-        raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
-    frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
-    values = frame[by].to_numpy()
-    err, kind = error_bars(frame, by, values)
+    frame, label, values, err, kind = _ranked(records, by, label, where)
     low, high = (values - err[0], values + err[1]) if err is not None else (values, values)
     marks = _next_marks(frame)
     ties = leading_ties(list(frame["distinct_from_next"])) if "distinct_from_next" in frame.columns else 0
