@@ -7,71 +7,9 @@ import math
 from html import escape
 from typing import Any, Sequence
 
-from .stats.direction import direction
+from .stats.columns import column, direction
 
-#: What each reported statistic means; which direction is better comes from
-#: :func:`dastat.stats.direction`, and the second entry describes a statistic that has none.
-COLUMNS: dict[str, tuple[str, str | None]] = {
-    "t_stddev": ("T. stddev: sd of the teacher's mean probability over groups of 5 batches of images and their views, "
-                 "averaged over classes", None),
-    "teacher_entropy": ("mean teacher entropy (nats) over originals and views", None),
-    "ce_var": ("Var of the teacher–student cross-entropy q = -Σ p_t log p_s per sample", None),
-    "ce_cov": ("Cov of q on an image and q on its view", None),
-    "ce_cov_cross": ("mean Cov of q between different images of one batch (shared random draw, shared partners)",
-                     None),
-    "risk_var": ("variance of the empirical distilled risk of one batch, per image pair", None),
-    "ce_var_t": ("ce_var with the student replaced by the teacher (q = teacher entropy)", None),
-    "ce_cov_t": ("ce_cov, teacher-only", None),
-    "ce_cov_cross_t": ("ce_cov_cross, teacher-only", None),
-    "risk_var_t": ("risk_var, teacher-only", None),
-    "affinity": ("teacher top-1 on the views ÷ top-1 on the originals (Gontijo-Lopes et al. 2021)",
-                 "higher = closer to the clean distribution"),
-    "kl_view": ("mean KL(p_t(x) ‖ p_t(x_aug)) between an image and its view", "higher = more diverse views"),
-    "order_violation": ("share of mixed views whose teacher order of the two classes contradicts λ "
-                        "(Cui & Yan 2021); mixing DAs only", None),
-}
-
-#: Students' outcomes a validation table carries, and what they mean.
-OUTCOMES = {
-    "test_loss": "students' test cross-entropy (nats), mean over seeds",
-    "test_loss_std": "standard deviation of the students' test loss over seeds",
-    "test_acc": "students' test top-1 (%), mean over seeds",
-    "test_acc_std": "standard deviation of the students' test top-1 over seeds",
-    "n_seeds": "students trained per DA",
-}
 NEXT = "distinct_from_next"
-
-#: Readable names of known columns, with their units; which direction is better comes from
-#: :mod:`dastat.stats.direction`.
-NAMES = {
-    "t_stddev": ("T. stddev", None),
-    "test_loss": ("student test loss", "cross-entropy (nats)"),
-    "s_test_loss": ("student test loss", "cross-entropy (nats)"),
-    "test_loss_std": ("sd of student test loss", "nats"),
-    "test_acc": ("student test top-1", "%"),
-    "s_test_acc": ("student test top-1", "%"),
-    "test_acc_std": ("sd of student test top-1", "%"),
-    "n_seeds": ("students per DA", None),
-    "teacher_entropy": ("teacher entropy", "nats"),
-    "ce_var": ("CE variance", None),
-    "ce_cov": ("CE covariance, image and view", None),
-    "ce_cov_cross": ("CE covariance across images", None),
-    "risk_var": ("risk variance", None),
-    "ce_var_t": ("CE variance, teacher-only", None),
-    "ce_cov_t": ("CE covariance, image and view, teacher-only", None),
-    "ce_cov_cross_t": ("CE covariance across images, teacher-only", None),
-    "risk_var_t": ("risk variance, teacher-only", None),
-    "affinity": ("affinity", None),
-    "kl_view": ("KL to the view", "nats"),
-    "order_violation": ("order violations", "share"),
-    "distinct_from_next": ("told from the next", None),
-    "p_next": ("p against the next", None),
-    "relative_half_width": ("relative half-width", None),
-    "seconds": ("seconds", None),
-    "n_forward": ("teacher forward passes", None),
-    "n_images": ("images", None),
-    "eliminated_after": ("eliminated after", "images"),
-}
 
 
 def fmt(value: Any) -> str:
@@ -115,14 +53,16 @@ def format_p(p: float) -> str:
     return f"{p:.3f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def short_name(column: str) -> str:
+def short_name(name: str) -> str:
     """A column's readable name without its unit: ``short_name("kl_view")`` is ``'KL to the view'``."""
-    return NAMES.get(column.lower().replace(". ", "_"), (column, None))[0]
+    found = column(name)
+    return found.label if found else name
 
 
-def unit(column: str) -> str | None:
+def unit(name: str) -> str | None:
     """A column's unit where known (``"nats"``, ``"%"``), else None."""
-    return NAMES.get(column.lower().replace(". ", "_"), (column, None))[1]
+    found = column(name)
+    return found.unit if found else None
 
 
 def leading_ties(flags: Sequence[Any]) -> int:
@@ -208,14 +148,14 @@ def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return None not in (*a, *b) and a[0] <= b[1] and b[0] <= a[1]
 
 
-def _header(column: str) -> str:
+def _header(name: str) -> str:
     """A column's readable name, with its unit and which way is better under it, and its meaning on hover."""
-    if column == NEXT:
+    if name == NEXT:
         return f'<th data-col="{NEXT}" title="paired test against the next DA">vs next<br><span class="u">p-value</span></th>'
-    way = direction(column)
-    note = " · ".join(filter(None, [unit(column), way and f"{way} better"]))
-    meaning = (COLUMNS.get(column) or (OUTCOMES.get(column),))[0] or ""
-    return (f'<th data-col="{escape(column)}" title="{escape(meaning)}">{escape(short_name(column))}'
+    way = direction(name)
+    note = " · ".join(filter(None, [unit(name), way and f"{way} better"]))
+    meaning = column(name).description if column(name) else ""
+    return (f'<th data-col="{escape(name)}" title="{escape(meaning)}">{escape(short_name(name))}'
             + (f'<br><span class="u">{escape(note)}</span>' if note else "") + "</th>")
 
 

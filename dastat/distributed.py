@@ -17,11 +17,28 @@ import torch.distributed as dist
 from .errors import UserError
 
 
+def group_up() -> bool:
+    """Whether this process is in a process group (under ``torchrun``, after :func:`init_from_env`)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def process_group() -> tuple[int, int]:
     """``(rank, world_size)`` of this process; ``(0, 1)`` outside a process group."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    return (dist.get_rank(), dist.get_world_size()) if group_up() else (0, 1)
+
+
+def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``tensor`` summed (``op="max"``/``"min"``: its maximum/minimum) over all processes, in place and
+    returned; unchanged outside a process group. CPU tensors work under nccl too (through this GPU)."""
+    if not group_up():
+        return tensor
+    reduce_op = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op]
+    if dist.get_backend() == "nccl" and tensor.device.type != "cuda":
+        buffer = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(buffer, op=reduce_op)
+        return tensor.copy_(buffer)
+    dist.all_reduce(tensor, op=reduce_op)
+    return tensor
 
 
 def is_main_process() -> bool:
@@ -73,7 +90,7 @@ def _usable(device: torch.device, usable: list[str]) -> bool:
 @contextlib.contextmanager
 def init_from_env(device: torch.device) -> Iterator[bool]:
     """Join the process group ``torchrun`` describes for the duration; yields whether it did."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or group_up():
         yield False
         return
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

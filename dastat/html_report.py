@@ -9,7 +9,7 @@ inputs have them:
 - the ranking as a forest plot, one dot and 95% interval per DA (:func:`dastat.plot.ranking_forest`);
 - the ranking table (the ranked statistic, the students' outcomes, the test against the
   next DA), then the other statistics, each cell a value over its interval, with a glossary
-  (:data:`dastat.display.COLUMNS`); only columns with values, named as :func:`dastat.display.short_name` says;
+  (:data:`dastat.stats.columns.COLUMNS`); only columns with values, named as :func:`dastat.display.short_name` says;
 - the scatter of T. stddev against each student outcome, and the correlation table;
 - the run's provenance.
 
@@ -32,9 +32,9 @@ from typing import Any, Sequence
 
 from .io import atomic_write_text
 from .provenance import records_of
-from .display import (COLUMNS, NEXT, OUTCOMES, fmt, leading_ties_of, p_text, present, recommendation, records_table,
+from .display import (NEXT, fmt, leading_ties_of, p_text, present, recommendation, records_table,
                       short_name)
-from .stats.direction import direction
+from .stats.columns import COLUMNS, OUTCOMES, SCORES, direction
 
 __all__ = ["html_report", "write_html_report", "validation_report"]
 
@@ -87,13 +87,13 @@ def _setting_line(records: Sequence[dict]) -> str:
 def _table_columns(records: Sequence[dict], by: str, label: str) -> tuple[list[str], list[str]]:
     """The ranking table's columns (the ranked statistic, T. stddev, the students' outcomes, images, the
     next-DA test) and the other statistics', each only when some record has a value."""
-    known = set(COLUMNS) | set(OUTCOMES) | {NEXT}
+    known = {*SCORES, *OUTCOMES, NEXT}
     if not any(present(records, c) for c in known):  # a table of the user's own (dastat correlate)
         keys = [k for k in dict.fromkeys(k for r in records for k in r) if k not in (label, "provenance")]
         return [k for k in keys if not k.endswith(("_ci", "_std")) and present(records, k)], []
     main = [c for c in dict.fromkeys([by, "t_stddev", "test_loss", "test_acc", "n_seeds", "n_images", NEXT])
             if present(records, c)]
-    others = [c for c in COLUMNS if c not in main and present(records, c)]
+    others = [c for c in SCORES if c not in main and present(records, c)]
     return main, others
 
 
@@ -104,7 +104,7 @@ def _stats_section(records: Sequence[dict], by: str, label: str, ranked: bool, l
     if others:
         parts += ["<h2>Other statistics</h2>", '<p class="note">Each cell: the estimate over its 95% interval.</p>',
                   records_table(records, others, label=label, ranked=ranked, cls="companions", lead=lead)]
-    parts.append(_glossary([c for c in (*main, *others) if c in COLUMNS or c in OUTCOMES or c == NEXT]))
+    parts.append(_glossary([c for c in (*main, *others) if c in SCORES or c in OUTCOMES or c == NEXT]))
     return "".join(parts)
 
 
@@ -112,10 +112,10 @@ def _glossary(columns: Sequence[str]) -> str:
     items = []
     for c in columns:
         if c == NEXT:
-            items.append("<dt>vs next</dt><dd>a paired test of this DA against the next one in the ranking "
-                         "(Holm-corrected over adjacent pairs): ≠ when p &lt; 0.05, ≈ when not</dd>")
+            items.append("<dt>vs next</dt><dd>a paired test of \"more than 4% apart\" between this DA and the next "
+                         "one in the ranking (Holm-corrected over adjacent pairs): ≠ when p &lt; 0.05, ≈ when not</dd>")
             continue
-        text, describes = COLUMNS.get(c, (OUTCOMES.get(c), None))
+        text, describes = COLUMNS[c].description, COLUMNS[c].context
         way = f"{direction(c)} is better" if direction(c) else describes
         items.append(f"<dt>{escape(short_name(c))} <code>{escape(c)}</code></dt><dd>{escape(text)}"
                      + (f"; {escape(way)}" if way else "") + "</dd>")

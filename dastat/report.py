@@ -7,15 +7,15 @@ import math
 from typing import Any, Sequence
 
 from .scoring import ScoreResult
-from .display import COLUMNS, text_table
-from .stats.direction import direction
+from .display import text_table
+from .stats.columns import COLUMNS, SCORES, direction
 
 
 
 def better(name: str) -> str:
     """``lower is better``, ``higher is better``, or what the statistic describes when neither is."""
     way = direction(name)
-    return f"{way} is better" if way else (COLUMNS.get(name, ("", None))[1] or "context")
+    return f"{way} is better" if way else (name in COLUMNS and COLUMNS[name].context or "context")
 
 
 def _num(value: Any, fmt: str = ".5f") -> str:
@@ -74,7 +74,7 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
     line = (f"teacher {r.teacher} on {r.data}; {what}; seed {r.seed}. "
             f"{direction('t_stddev').capitalize()} T. stddev is better; 95% intervals.")
     if "distinct_from_next" in r.extra:
-        line += (" ≠next: distinguishable from the next DA (paired jackknife t-test on common images, "
+        line += (" ≠next: shown more than 4% apart from the next DA (paired jackknife t-test on common images, "
                  "Holm-corrected, level 0.05).")
     return line
 
@@ -82,7 +82,7 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
 def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, provenance: dict | None = None) -> str:
     """A self-contained Markdown report: the ranking, every statistic with its interval, a glossary, and
     how the run was made (``provenance``, as :func:`dastat.provenance.provenance` records it)."""
-    names = [n for n in COLUMNS if any(r.get(n) is not None for r in results)]
+    names = [n for n in SCORES if any(r.get(n) is not None for r in results)]
     from .budget import notes
 
     out = ["# dastat report", "", summary_line(results), "", "## Ranking", "", "```",
@@ -104,7 +104,7 @@ def markdown_report(results: Sequence[ScoreResult], *, ranked: bool = True, prov
                 cells.append(f"{value:.4g}")
         out.append(f"| {r.da} | " + " | ".join(cells) + " |")
     out += ["", "## What the columns mean", ""]
-    out += [f"- **{n}** — {COLUMNS[n][0]} ({better(n)})." for n in names]
+    out += [f"- **{n}** — {COLUMNS[n].description} ({better(n)})." for n in names]
     if ranked and results and "rank_by" in results[0].extra:
         out += ["", f"Ranked by `{results[0].extra['rank_by']}`. *≠next* compares each DA with the one ranked "
                 "below it: a paired delete-one-section jackknife t-test on the difference (all DAs saw the same "

@@ -30,12 +30,10 @@ from .errors import UserError
 from .io import atomic_write_text
 from .kd.rundir import read_json
 from .provenance import provenance, records_of, with_provenance, write_csv_sidecar
+from .stats.columns import VALIDATED
 
 KIND = "dastat validate"
 
-#: Statistics copied from the scores into the results table (with their ``_ci``).
-SCORE_COLUMNS = ("t_stddev", "teacher_entropy", "ce_cov", "ce_cov_t", "risk_var", "risk_var_t", "affinity",
-                 "kl_view", "order_violation")
 
 
 @dataclass
@@ -201,7 +199,7 @@ def _table(finals: dict[str, list[dict[str, Any]]], by_da: dict[str, Any]) -> li
     for canonical, runs in finals.items():
         score = by_da[canonical]
         row: dict[str, Any] = {"da": canonical}
-        for name in SCORE_COLUMNS:
+        for name in VALIDATED:
             row[name] = score.get(name)
             row[f"{name}_ci"] = score.get(f"{name}_ci")
         for key, column in (("test_loss", "test_loss"), ("test_top1", "test_acc")):

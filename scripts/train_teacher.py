@@ -1,10 +1,17 @@
 """Train the bundled Fashion-MNIST teacher and write it, with its manifest, into dastat/zoo/.
 
 The teacher is a CIFAR-style resnet20 taking Fashion-MNIST images as they are
-(N×1×28×28 floats in [0, 1]); normalisation is stored in the manifest and applied by
-:class:`dastat.teacher.Teacher`. Training is seeded, so anyone can rerun it:
+(N×1×28×28 floats in [0, 1]); normalisation is stored in the manifest (and in the
+safetensors metadata, so the file also loads on its own with ``--teacher FILE``) and
+applied by :class:`dastat.teacher.Teacher`. Training is seeded, so anyone can rerun it:
 
     python scripts/train_teacher.py --epochs 15 --seed 0
+
+``--arch`` trains another zoo architecture the same way (``--out`` elsewhere than the
+package: only the resnet20 is bundled), e.g. the second teacher of the strength sweep's
+out-of-sample check:
+
+    python scripts/train_teacher.py --arch vgg8 --epochs 5 --out benchmarks/results/strengths_oos/teacher
 
 Plain cross-entropy on the paper's base view (random crop with padding 4, flip),
 SGD with Nesterov momentum and a cosine schedule after one warm-up epoch.
@@ -29,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dastat.augment.functional import base_view, to_float  # noqa: E402
 from dastat.data import load_data  # noqa: E402
-from dastat.models.resnet import resnet20  # noqa: E402
+from dastat.models import create_model  # noqa: E402
 
 
 def evaluate(model, split, mean, std, batch_size=500):
@@ -46,6 +53,7 @@ def evaluate(model, split, mean, std, batch_size=500):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", default="resnet20", help="any zoo architecture (default: resnet20, the bundled one)")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
@@ -61,7 +69,8 @@ def main(argv=None):
     data = load_data("fashion-mnist")
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
-    model = resnet20(num_classes=data.num_classes, in_channels=data.channels)
+    model = create_model(args.arch, num_classes=data.num_classes, in_channels=data.channels)
+    name = f"fashion_mnist_{args.arch}"
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0}],
@@ -101,13 +110,15 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / "fashion_mnist_resnet20.safetensors"
+    weights = out / f"{name}.safetensors"
     tmp = weights.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    metadata = {"arch": args.arch, "dataset": "fashion-mnist", "num_classes": str(data.num_classes),
+                "mean": json.dumps(list(data.mean)), "std": json.dumps(list(data.std))}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=metadata)
     os.replace(tmp, weights)
     manifest = {
-        "name": "fashion_mnist_resnet20",
-        "arch": "resnet20",
+        "name": name,
+        "arch": args.arch,
         "dataset": "fashion-mnist",
         "num_classes": data.num_classes,
         "in_channels": data.channels,
@@ -125,7 +136,7 @@ def main(argv=None):
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
     }
     tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps({"fashion_mnist_resnet20": manifest}, indent=2) + "\n")
+    tmp.write_text(json.dumps({name: manifest}, indent=2) + "\n")
     os.replace(tmp, out / "manifest.json")
     print(json.dumps(manifest, indent=2))
 

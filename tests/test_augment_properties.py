@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dastat.augment import AugmentContext, CutMixPick, create
+from dastat.augment import AugmentContext, create
 
 from test_augment_helpers import tiny_net
 

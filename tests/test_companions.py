@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,7 @@ def test_ce_var_and_cov_match_numpy():
     stats = CrossEntropyStats(sections=8)
     for k in range(40):
         stats.update(torch.from_numpy(a[k]), torch.from_numpy(b[k]), k)
-    out = stats.compute()
+    out = stats.estimates()
     fa, fb = a.ravel(), b.ravel()
     assert out["ce_var"].value == pytest.approx((np.var(fa, ddof=1) + np.var(fb, ddof=1)) / 2, rel=1e-10)
     assert out["ce_cov"].value == pytest.approx(np.cov(fa, fb, ddof=1)[0, 1], rel=1e-10)
@@ -46,7 +48,7 @@ def test_ce_cov_cross_matches_the_block_variance_decomposition():
     fa, fb = a.ravel(), b.ravel()
     within = m * (np.var(fa, ddof=1) + np.var(fb, ddof=1)) + 2 * m * np.cov(fa, fb)[0, 1]
     expected = ((2 * m) ** 2 * var_m - within) / (4 * m * (m - 1))
-    assert stats.compute()["ce_cov_cross"].value == pytest.approx(expected, rel=1e-9)
+    assert stats.estimates()["ce_cov_cross"].value == pytest.approx(expected, rel=1e-9)
 
 
 def test_ce_cov_cross_recovers_a_shared_block_effect():
@@ -55,7 +57,7 @@ def test_ce_cov_cross_recovers_a_shared_block_effect():
     stats = CrossEntropyStats()
     for k in range(4000):
         stats.update(torch.from_numpy(a[k]), torch.from_numpy(b[k]), k)
-    est = stats.compute()["ce_cov_cross"]
+    est = stats.estimates()["ce_cov_cross"]
     assert est.ci[0] <= 0.2 <= est.ci[1]
     assert est.value == pytest.approx(0.2, abs=0.03)
 
@@ -81,7 +83,7 @@ def test_affinity_kl_and_order_violations_by_hand():
     soft[torch.arange(4), y[perm]] += 0.3
     comp = Companions()
     comp.update(p_orig, p_view, y, soft, {"lam": lam, "perm": perm}, 0)
-    out = comp.compute(mixes=True)
+    out = comp.estimates(mixes=True)
     # originals: argmax [0, 1, 2, 0] vs y [0, 1, 2, 1] → 3 correct; views: argmax [0, 0, 2, 1] vs the
     # dominant soft label (y itself, λ = 0.7) → rows 0, 2, 3 → 3 correct.
     assert out["affinity"].value == pytest.approx(3 / 3)
@@ -90,7 +92,7 @@ def test_affinity_kl_and_order_violations_by_hand():
     # row 0: p[0]=0.6 > p[1]=0.3 ok; row 1: p[1]=0.4 < p[0]=0.5 violation;
     # row 2: p[2]=0.7 > p[1]=0.2 ok; row 3: p[1]=0.6 > p[2]=0.1 ok.
     assert out["order_violation"].value == pytest.approx(1 / 4)
-    assert Companions().compute(mixes=False)["order_violation"] is None
+    assert math.isnan(Companions().estimates(mixes=False)["order_violation"].value)
 
 
 def test_holm_matches_the_textbook_procedure():
@@ -134,3 +136,34 @@ def test_paired_test_detects_a_real_difference():
     assert test.difference == pytest.approx(diff(section >= 0), rel=1e-10)
     assert test.se == pytest.approx(se, rel=1e-8)
     assert test.p_value == pytest.approx(2 * sps.t.sf(abs(diff(section >= 0)) / se, 31), rel=1e-6)
+
+
+def _spread_pair(rng, shrink: float, noise: float = 0.0):
+    """Two T. stddevs on common units, the second's spread ``shrink`` times the first's."""
+    common = rng.dirichlet(np.ones(4) * 5, size=(256,))
+    other = 0.25 + shrink * (common - 0.25) + rng.normal(0, noise, size=common.shape)
+    a, b = TStddev(4, 1), TStddev(4, 1)
+    a.update(torch.from_numpy(common), torch.arange(256))
+    b.update(torch.from_numpy(other), torch.arange(256))
+    return a, b, common, other
+
+
+def test_margin_test_is_the_jackknifed_ratio_against_one_plus_the_margin():
+    a, b, x, y = _spread_pair(np.random.default_rng(5), 0.9)  # a's spread is 1/0.9 = 1.11 times b's
+    test = paired_test(a.value, b.value, a.sections(), margin=0.04)
+
+    def ratio(keep):
+        return x[keep].std(0, ddof=1).mean() / y[keep].std(0, ddof=1).mean()
+
+    section = np.arange(256) % 32
+    loo = np.array([ratio(section != j) for j in range(32)])
+    se = np.sqrt(31 / 32 * ((loo - loo.mean()) ** 2).sum())
+    excess = ratio(section >= 0) - 1.04
+    assert test.margin == 0.04 and test.p_value == pytest.approx(min(1, 2 * sps.t.sf(excess / se, 31)), rel=1e-6)
+    assert test.p_value < 1e-6  # 11% apart is more than 4%
+
+
+def test_a_difference_inside_the_margin_is_not_called_one():
+    a, b, _, _ = _spread_pair(np.random.default_rng(6), 0.98, noise=1e-4)  # 2% apart, measured precisely
+    assert paired_test(a.value, b.value, a.sections()).p_value < 1e-6  # equality is rejected
+    assert paired_test(a.value, b.value, a.sections(), margin=0.04).p_value == 1.0  # "more than 4%" is not

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 
 from dastat.cli import main  # noqa: E402
 from dastat.provenance import provenance  # noqa: E402
-from dastat.display import COLUMNS  # noqa: E402
+from dastat.stats.columns import COLUMNS  # noqa: E402
 
 VALIDATE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "validate_fmnist"
 
@@ -197,7 +197,7 @@ def test_rank_html_report_matches_json(tmp_path, capsys):
     else:
         assert f"or equally {records[1]['da']}" in verdict
     text = " ".join(page.text)
-    assert COLUMNS["t_stddev"][0] in text and COLUMNS["teacher_entropy"][0] in text
+    assert COLUMNS["t_stddev"].description in text and COLUMNS["teacher_entropy"].description in text
     # Markdown stays the default for any other suffix.
     md = tmp_path / "rank.md"
     assert main(argv[:-1] + [str(md)]) == 0

@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dastat"
 
 #: The declared order, lowest first; a module may import its own layer and those before it.
 LAYERS = (
-    ("errors", "seeding", "stats", "progress"),
-    ("io", "distributed", "models", "augment", "provenance", "display"),
+    ("errors", "seeding", "distributed", "stats", "progress"),
+    ("io", "models", "augment", "provenance", "display"),
     ("data",),
     ("teacher",),
     ("setting",),
@@ -118,9 +118,9 @@ def test_the_registry_imports_no_augmentation():
 def test_the_checks_catch_what_they_look_for():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
-    known = {"dastat.stats", "dastat.stats.direction", "dastat.scoring.engine"}
-    node = ast.parse("from ..stats import direction").body[0]
-    assert imported("dastat.scoring.engine", False, node, known) == {"dastat.stats.direction"}
-    inner = ast.parse("def f():\n    from ..stats import DIRECTION\n").body[0].body[0]
+    known = {"dastat.stats", "dastat.stats.columns", "dastat.scoring.engine"}
+    node = ast.parse("from ..stats import columns").body[0]
+    assert imported("dastat.scoring.engine", False, node, known) == {"dastat.stats.columns"}
+    inner = ast.parse("def f():\n    from ..stats import COLUMNS\n").body[0].body[0]
     assert imported("dastat.scoring.engine", False, inner, known) == {"dastat.stats"}
     assert layer("dastat.data.types") > layer("dastat.augment.base") and layer("dastat") == len(LAYERS) - 1

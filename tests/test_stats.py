@@ -9,10 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from dastat.stats import (GROUP_SIZE, MeanStat, PaperGroups, SplitTStddev, TeacherEntropy, TStddev, direction, entropy,
-                          t_stddev)
+from dastat.stats import GROUP_SIZE, MeanStat, PaperGroups, SplitTStddev, TStddev, entropy, t_stddev
 from dastat.stats.accumulators import jackknife
-from dastat.stats.companions import Companions, CrossEntropyStats
 
 
 def _random_units(seed: int, n: int, c: int) -> torch.Tensor:
@@ -182,14 +180,6 @@ def test_paper_groups_are_five_whole_batches_of_any_size_by_global_index():
     for (_, mean), end in zip(got, (5, 10)):
         rows = np.concatenate([x.numpy() for pair in zip(p_orig[end - 5:end], p_view[end - 5:end]) for x in pair])
         np.testing.assert_allclose(mean.numpy(), rows.mean(0), rtol=1e-12)
-
-
-def test_statistic_directions_agree_with_the_direction_table():
-    assert TStddev.direction == direction(TStddev.name) == "lower"
-    assert TeacherEntropy.direction == direction(TeacherEntropy.name)
-    for cls, suffixes in ((CrossEntropyStats, ("", "_t")), (Companions, ("",))):
-        for name, (_, _, way) in cls.STATISTICS.items():
-            assert all(way == direction(name + suffix) for suffix in suffixes), name
 
 
 def test_entropy_matches_scipy():

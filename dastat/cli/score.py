@@ -55,15 +55,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help=COMMANDS["score"],
                        description="Measure T. stddev of the given DAs on a teacher, before any training.")
     _add_arguments(p, da_required=True)
-    p.set_defaults(func=run_score)
+    p.set_defaults(func=run, ranked=False)
     p = sub.add_parser("rank", help=COMMANDS["rank"],
                        description="Score DAs on the same images and rank them, lowest T. stddev first.")
     _add_arguments(p, da_required=False)
-    from ..scoring import RANKABLE, ScoreConfig
+    from ..scoring import ScoreConfig
+    from ..stats.columns import RANKABLE
 
     p.add_argument("--by", choices=RANKABLE, default=ScoreConfig.by,
                    help=f"the statistic to rank by (default {ScoreConfig.by}; ce_* need --student, *_t are teacher-only)")
-    p.set_defaults(func=run_rank)
+    p.set_defaults(func=run, ranked=True)
 
 
 def _common(args: argparse.Namespace, device) -> dict:
@@ -100,25 +101,16 @@ def _provenance(common: dict) -> dict:
                       teacher=common["teacher"], data=common["data"], student=common["student"])
 
 
-def run_score(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``dastat score`` (each DA on its own) or ``dastat rank`` (on the same images, ranked)."""
     from ..distributed import init_from_env
-    from ..scoring import measure
+    from ..scoring import measure, rank
 
     device = _check(args)
     with init_from_env(device):
         common = _common(args, device)
-        _emit(measure(args.das, **common), args, ranked=False, record=_provenance(common))
-    return 0
-
-
-def run_rank(args: argparse.Namespace) -> int:
-    from ..distributed import init_from_env
-    from ..scoring import rank
-
-    device = _check(args)
-    with init_from_env(device):
-        common = _common(args, device)
-        _emit(rank(args.das, **common), args, ranked=True, record=_provenance(common))
+        results = (rank if args.ranked else measure)(args.das, **common)
+        _emit(results, args, ranked=args.ranked, record=_provenance(common))
     return 0
 
 

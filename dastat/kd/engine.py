@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from ..augment import Augmentation
 from ..augment.functional import to_float
 from ..data import ImageData
-from ..distributed import process_group
+from ..distributed import all_reduce, process_group
 from ..seeding import generator
 from .loss import distillation_loss
 from .recipes import TrainConfig
@@ -146,8 +145,7 @@ def _sync(s: Setup, epoch: int, state: EpochState, pending: list[torch.Tensor], 
     """Add the pending steps' losses to the sums; raise on NaN; return whether a process was signalled."""
     values = torch.stack(pending).double().cpu()
     flags = torch.tensor([float(not torch.isfinite(values).all()), float(stop.set)], device=s.device)
-    if s.world > 1:
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    all_reduce(flags, "max")
     if flags[0]:
         bad = (~torch.isfinite(values)).any(1).nonzero()
         step = state.step - len(pending) + 1 + (int(bad[0]) if len(bad) else 0)
@@ -197,9 +195,8 @@ def epoch_row(s: Setup, epoch: int, state: EpochState, student: nn.Module, test_
     sums, seen = state.sums, state.seen
     counts = torch.tensor([float(state.step), state.seconds], dtype=torch.float64)
     if s.world > 1:
-        reduced = torch.cat([sums, counts, seen.double()]).to(s.device)
-        dist.all_reduce(reduced)
-        sums, counts, seen = reduced[:4].cpu(), reduced[4:6].cpu(), reduced[6:].cpu()
+        reduced = all_reduce(torch.cat([sums, counts, seen.double()]))
+        sums, counts, seen = reduced[:4], reduced[4:6], reduced[6:]
         counts[1] /= s.world
     test_loss, top1, top5 = evaluate(student, s.data.test, device=s.device, limit=test_size, amp_dtype=s.amp_dtype)
     n_images = int(seen.sum())
@@ -234,8 +231,7 @@ def evaluate(student: nn.Module, split: Any, *, device: torch.device, limit: int
         sums += torch.stack([nn.functional.cross_entropy(logits, y, reduction="sum").double(),
                              hits[:, 0].sum().double(), hits.any(1).sum().double(),
                              torch.tensor(len(y), device=device).double()])
-    if world > 1:
-        dist.all_reduce(sums)
+    all_reduce(sums)
     student.train(was)
     loss, top1, top5, count = sums.tolist()
     return loss / count, 100 * top1 / count, 100 * top5 / count

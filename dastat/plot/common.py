@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from ..display import NAMES
 from ..errors import UserError
 from ..io import atomic_path
-from ..stats.direction import direction
+from ..stats.columns import column, direction
 from ..tables import apply_where, interval_columns, numeric, read_table, require_columns
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
 
 
-def axis_label(column: str) -> str:
+def axis_label(name: str) -> str:
     """A readable axis label for a column, with its unit and which direction is better where known.
 
     >>> axis_label("t_stddev"), axis_label("test_acc"), axis_label("width")
@@ -38,10 +37,11 @@ def axis_label(column: str) -> str:
     >>> axis_label("test_loss")
     'student test loss\\n(cross-entropy (nats), lower is better)'
     """
-    name, unit = NAMES.get(column.lower().replace(". ", "_"), (column, None))
-    better = direction(column)
+    found = column(name)
+    label, unit = (found.label, found.unit) if found else (name, None)
+    better = direction(name)
     notes = [n for n in (unit, f"{better} is better" if better else None) if n]
-    text = f"{name} ({', '.join(notes)})" if notes else name
+    text = f"{label} ({', '.join(notes)})" if notes else label
     # A long label takes two lines, so that it fits beside a panel's axis.
     return text.replace(" (", "\n(", 1) if len(text) > 44 else text
 

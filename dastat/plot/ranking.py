@@ -10,7 +10,7 @@ import numpy as np
 
 from ..display import format_p, leading_ties, short_name
 from ..errors import UserError
-from ..stats.direction import direction
+from ..stats.columns import direction
 from .common import OKABE_ITO, axis_label, error_bars, numeric, panels, read_frame, resolve_label, setting_text, styled
 
 if TYPE_CHECKING:

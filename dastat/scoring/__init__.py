@@ -8,7 +8,7 @@ teacher/data/student specs into models (:func:`resolve_inputs`), and the race th
 :func:`tune` runs over a grid of DA strengths (:mod:`.race`).
 """
 
-from .collector import RANKABLE
+from ..stats.columns import RANKABLE
 from .config import DEFAULT_DRAWS, DEFAULT_MAX_IMAGES, PROTOCOLS, ScoreConfig
 from .engine import measure, rank, score
 from .inputs import build_das, default_das, load_student, resolve_inputs

@@ -13,21 +13,18 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..augment.base import Augmentation
+from ..distributed import all_reduce, process_group
 from ..errors import UserError
 from ..stats import Statistic, TeacherEntropy, entropy
+from ..stats.columns import RANKABLE, STUDENT_ONLY
 from ..stats.companions import CE_STATISTICS, Companions, CrossEntropyStats, cross_entropy
 from .intervals import bounded_interval
 from .protocols import Units, Views
-
-#: Statistics a ranking can be sorted by (``--by``); which direction is better comes from
-#: :func:`dastat.stats.direction`. The ``*_t`` versions are teacher-only.
-RANKABLE = ("t_stddev", "teacher_entropy", *CE_STATISTICS, *(f"{name}_t" for name in CE_STATISTICS))
-STUDENT_ONLY = tuple(CE_STATISTICS)
 
 
 @dataclass
@@ -75,18 +72,22 @@ class DACollector:
             self.ce_student.update(cross_entropy(orig.p, orig.student_logp), cross_entropy(p_view, student_logp_view),
                                    k)
 
+    def _rankable(self) -> dict[str, Callable[[], Statistic]]:
+        """Each rankable column (:data:`dastat.stats.columns.RANKABLE`) → how to get its statistic."""
+        found = {"t_stddev": lambda: self.tstd.synced(), "teacher_entropy": lambda: self.entropy.synced()}
+        for base in CE_STATISTICS:
+            found[f"{base}_t"] = lambda base=base: self.ce_teacher.synced().statistic(base)
+            if self.ce_student is not None:
+                found[base] = lambda base=base: self.ce_student.synced().statistic(base)
+        return found
+
     def statistic(self, name: str) -> Statistic:
         """The rankable statistic ``name``, summed over all processes."""
-        if name == "t_stddev":
-            return self.tstd.synced()
-        if name == "teacher_entropy":
-            return self.entropy.synced()
-        base, sums = (name[:-2], self.ce_teacher) if name.endswith("_t") else (name, self.ce_student)
-        if base not in CE_STATISTICS:
+        if name not in RANKABLE:
             raise UserError(f"cannot rank by {name!r}; choose one of: " + ", ".join(RANKABLE))
-        if sums is None:
+        if name in STUDENT_ONLY and self.ce_student is None:
             raise UserError(f"ranking by {name} needs a student: pass --student SPEC (or rank by {name}_t)")
-        return sums.synced().statistic(base)
+        return self._rankable()[name]()
 
     def sections(self, name: str) -> dict[str, Any]:
         """What a paired test of ``name`` needs, as plain data: the value, each leave-one-section-out value
@@ -98,25 +99,20 @@ class DACollector:
     def estimates(self) -> dict[str, Any]:
         """Every statistic but T. stddev, as ``name`` and ``name_ci`` (None when not available)."""
         extra: dict[str, Any] = {}
-        ce_t = self.ce_teacher.synced().compute()
-        ce_s = self.ce_student.synced().compute() if self.ce_student is not None else {}
+        ce_t = self.ce_teacher.synced().estimates()
+        ce_s = self.ce_student.synced().estimates() if self.ce_student is not None else {}
         for name, estimate in ce_t.items():
             _put(extra, f"{name}_t", estimate)
         for name in ce_t:
             _put(extra, name, ce_s.get(name))
-        for name, estimate in self.companions.synced().compute(mixes=self.aug.mixes).items():
+        for name, estimate in self.companions.synced().estimates(mixes=self.aug.mixes).items():
             _put(extra, name, estimate)
         return extra
 
     def counts(self) -> tuple[int, int, float]:
         """``(forwards, images, seconds)`` over all processes (seconds averaged)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return self.n_forward, self.n_images, self.seconds
-        t = torch.tensor([self.n_forward, self.n_images, self.seconds], dtype=torch.float64)
-        dist.all_reduce(t)
-        return int(t[0]), int(t[1]), float(t[2]) / dist.get_world_size()
+        t = all_reduce(torch.tensor([self.n_forward, self.n_images, self.seconds], dtype=torch.float64))
+        return int(t[0]), int(t[1]), float(t[2]) / process_group()[1]
 
 
 def _finite(value_fn, exclude: int | None = None) -> float | None:

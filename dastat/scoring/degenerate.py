@@ -16,6 +16,7 @@ import warnings
 
 import torch
 
+from ..distributed import all_reduce
 from ..errors import DastatWarning
 
 #: Blocks of originals looked at before deciding (256 images at the default batch size).
@@ -84,8 +85,4 @@ class DegeneracyProbe:
 
 def _all_processes_agree(flags: torch.Tensor) -> torch.Tensor:
     """Each flag set only where every process set it, so every process stops (or goes on) together."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
-    return flags
+    return all_reduce(flags, "min")

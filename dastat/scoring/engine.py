@@ -19,13 +19,13 @@ import torch
 
 from ..augment import PAPER_DAS
 from ..augment.base import Augmentation
-from ..distributed import process_group
+from ..distributed import all_reduce, process_group
 from ..errors import UserError
-from ..stats import entropy
-from ..stats.compare import holm
-from ..stats.direction import direction
 from ..setting import describe_inputs
-from .collector import RANKABLE, STUDENT_ONLY, DACollector, Originals
+from ..stats import entropy
+from ..stats.columns import RANKABLE, STUDENT_ONLY, direction
+from ..stats.compare import holm
+from .collector import DACollector, Originals
 from .config import ScoreConfig
 from .degenerate import DegeneracyProbe
 from .intervals import bounded_interval
@@ -144,13 +144,7 @@ class Engine:
         return Ranking([self._result(c) for c in self.collectors], self._total_forward())
 
     def _total_forward(self) -> int:
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return self.total_forward
-        t = torch.tensor([self.total_forward], dtype=torch.float64)
-        dist.all_reduce(t)
-        return int(t.item())
+        return int(all_reduce(torch.tensor([self.total_forward], dtype=torch.float64)).item())
 
     def _result(self, c: DACollector) -> ScoreResult:
         self.protocol.finish(c)
@@ -215,9 +209,9 @@ def rank(das: DAs = None, teacher=None, data=None, *, student=None, config: Scor
 
     ``das=None`` means the paper's nine (``cutmix_pick_s`` only with a ``student``).
     Each result also says whether it is distinguishable from the next one
-    (``distinct_from_next``: a paired jackknife t-test on the difference in ``by``,
-    Holm-corrected over the adjacent pairs, at level 0.05; ``p_next`` is the
-    adjusted p-value). Under ``torchrun`` each process takes every
+    (``distinct_from_next``: a paired jackknife t-test of "they differ in ``by`` by more
+    than 4%" (:data:`dastat.stats.compare.MARGIN`), Holm-corrected over the adjacent
+    pairs, at level 0.05; ``p_next`` is the adjusted p-value). Under ``torchrun`` each process takes every
     ``world_size``-th block; the statistics are summed across processes, and every
     process gets the same result.
     """

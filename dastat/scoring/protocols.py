@@ -101,12 +101,6 @@ def splittable(aug: Augmentation) -> bool:
     return not mixers or (len(mixers) == 1 and mixers[0].partners is not None)
 
 
-def within_budget(config: ScoreConfig, images: int, forwards: int) -> bool:
-    """The fast protocol's budget: ``max_images`` originals, or the ``2 × max_images`` forwards
-    that they and one view each take, whichever comes first."""
-    return max(images, forwards / 2) <= config.max_images
-
-
 def budget_blocks(config: ScoreConfig, draws: int) -> int:
     """The blocks a DA with ``draws`` views per original may use within the budget.
 

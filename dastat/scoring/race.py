@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ..stats import Statistic, jackknife
-from ..stats.compare import holm
+from ..stats.compare import MARGIN, holm
 from .protocols import CHECK_EVERY
 
 ALPHA = 0.05
 TOLERANCE = 0.01
-#: A candidate is dropped only when its T. stddev is shown to exceed a lower one's by more than this (relative):
-#: near-tied candidates whose draw effects are skewed differently are otherwise dropped far more often than
-#: alpha says (docs/calibration.md measures it).
-DROP_MARGIN = 0.04
+#: A candidate is dropped only when its T. stddev is shown to exceed a lower one's by more than this (relative),
+#: the margin by which ``compare`` calls two DAs different: near-tied candidates whose draw effects are skewed
+#: differently are otherwise dropped far more often than alpha says (docs/calibration.md measures it).
+DROP_MARGIN = MARGIN
 #: The first look comes after this many blocks, and each later one after half as many again (rounded to the
 #: check period). Earlier looks drop near-tied candidates whose draw effects are skewed far too often
 #: (docs/calibration.md).

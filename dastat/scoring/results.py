@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from ..errors import UserError
 from ..io import json_safe
-from ..stats.compare import PairedTest, paired_test
+from ..stats.compare import MARGIN, PairedTest, paired_test
 
 
 @dataclass
@@ -68,11 +68,14 @@ class Ranking:
     def __getitem__(self, index):
         return self.results[index]
 
-    def compare(self, a: str, b: str, by: str | None = None) -> PairedTest:
+    def compare(self, a: str, b: str, by: str | None = None, margin: float = MARGIN) -> PairedTest:
         """Paired test of DA ``a`` against DA ``b`` on the ranking's common images.
 
         Returns a :class:`dastat.stats.compare.PairedTest` (difference ``a - b`` in
-        ``by``, its jackknife standard error, and an unadjusted two-sided p-value).
+        ``by``, its jackknife standard error, and the unadjusted two-sided p-value of
+        "one exceeds the other by more than ``margin``", relative; ``margin=0`` tests
+        equality, which differently skewed DAs fail far more often than the level says:
+        docs/calibration.md).
         """
         missing = [d for d in (a, b) if d not in self.sections]
         if missing:
@@ -81,7 +84,8 @@ class Ranking:
         if by not in self.sections[a]:
             raise UserError(f"this ranking has no paired values of {by!r}; it has: " + ", ".join(self.sections[a]))
         sa, sb = self.sections[a][by], self.sections[b][by]
-        return paired_test(_leave_out(sa), _leave_out(sb), sorted(set(sa["sections"]) | set(sb["sections"])))
+        sections = sorted(set(sa["sections"]) | set(sb["sections"]))
+        return paired_test(_leave_out(sa), _leave_out(sb), sections, margin)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.results]

@@ -1,4 +1,4 @@
-"""The base class of every statistic, in the manner of torchmetrics' ``Metric``.
+"""The base classes of every statistic, in the manner of torchmetrics' ``Metric``.
 
 A statistic keeps its state as float64 sums split over ``sections``: unit ``k`` (a
 group, a draw block or an image pair, numbered globally) lands in section
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from ..distributed import all_reduce, group_up
 
 DEFAULT_SECTIONS = 32
 
@@ -41,17 +43,12 @@ class Estimate:
         return (self.ci[1] - self.ci[0]) / 2 / abs(self.value)
 
 
-class Statistic:
-    """Base class: ``update`` adds observations, ``compute`` gives an :class:`Estimate`.
+class SectionState:
+    """Float64 states split over sections, in the manner of torchmetrics' ``Metric`` states.
 
-    Subclasses register float64 states with :meth:`add_state` (the first dimension is
-    the section) and define ``value(exclude=None)``, ``sections()`` (the non-empty
-    ones) and ``n``. ``direction`` is ``"lower"``/``"higher"`` when that is better for
-    the statistic ``name`` (the same as :func:`dastat.stats.direction`), else None.
+    Subclasses register states with :meth:`add_state` (the first dimension is the
+    section); merging, all-reducing and resetting work on every registered state.
     """
-
-    name: str = ""
-    direction: str | None = None
 
     def __init__(self, sections: int = DEFAULT_SECTIONS) -> None:
         self.num_sections = sections
@@ -60,6 +57,59 @@ class Statistic:
     def add_state(self, name: str, *shape: int) -> None:
         setattr(self, name, torch.zeros((self.num_sections, *shape), dtype=torch.float64))
         self._states.append(name)
+
+    def summed(self, state: str, exclude: int | None = None) -> torch.Tensor:
+        """A state summed over sections (less section ``exclude``)."""
+        values = getattr(self, state)
+        return values.sum(0) if exclude is None else values.sum(0) - values[exclude]
+
+    @staticmethod
+    def live(per_section: torch.Tensor) -> list[int]:
+        """Indices of the sections where ``per_section`` is positive."""
+        return [int(j) for j in torch.nonzero(per_section > 0).flatten()]
+
+    def reset(self) -> None:
+        for name in self._states:
+            getattr(self, name).zero_()
+
+    def merge(self, other: "SectionState") -> "SectionState":
+        """Add ``other``'s sums into this one (in place) and return self."""
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+        for name in self._states:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine.shape != theirs.shape:
+                raise ValueError(f"cannot merge statistics with different {name} shapes")
+            mine.add_(theirs)
+        return self
+
+    def sync(self) -> None:
+        """Sum the states over all processes of the default process group (no-op without one)."""
+        for name in self._states:
+            all_reduce(getattr(self, name))
+
+    def synced(self) -> "SectionState":
+        """A copy summed over all processes (this one itself outside a process group)."""
+        if not group_up():
+            return self
+        clone = copy.deepcopy(self)
+        clone.sync()
+        return clone
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name).clone() for name in self._states}
+
+
+class Statistic(SectionState):
+    """One statistic: ``update`` adds observations, ``compute`` gives its :class:`Estimate`.
+
+    Subclasses define ``value(exclude=None)``, ``sections()`` (the non-empty ones) and
+    ``n``; ``name`` is the statistic's column in :data:`dastat.stats.columns.COLUMNS`
+    (which says its label and which direction is better). ``compute()`` always returns an
+    :class:`Estimate`: :meth:`Estimate.missing` when there is too little to estimate.
+    """
+
+    name: str = ""
 
     def update(self, *args, **kwargs) -> None:
         raise NotImplementedError
@@ -88,58 +138,6 @@ class Statistic:
         except ZeroDivisionError:
             return Estimate.missing(self.n)
         return Estimate(value, se, t_interval(value, se, len(sections)), self.n)
-
-    def summed(self, state: str, exclude: int | None = None) -> torch.Tensor:
-        """A state summed over sections (less section ``exclude``)."""
-        values = getattr(self, state)
-        return values.sum(0) if exclude is None else values.sum(0) - values[exclude]
-
-    @staticmethod
-    def live(per_section: torch.Tensor) -> list[int]:
-        """Indices of the sections where ``per_section`` is positive."""
-        return [int(j) for j in torch.nonzero(per_section > 0).flatten()]
-
-    def reset(self) -> None:
-        for name in self._states:
-            getattr(self, name).zero_()
-
-    def merge(self, other: "Statistic") -> "Statistic":
-        """Add ``other``'s sums into this one (in place) and return self."""
-        if type(other) is not type(self):
-            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
-        for name in self._states:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if mine.shape != theirs.shape:
-                raise ValueError(f"cannot merge statistics with different {name} shapes")
-            mine.add_(theirs)
-        return self
-
-    def sync(self) -> None:
-        """Sum the states over all processes of the default process group (no-op without one)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        for name in self._states:
-            state = getattr(self, name)
-            # gloo and nccl both reduce float64; move to the backend's device and back.
-            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-            buf = state.to(device)
-            dist.all_reduce(buf)
-            state.copy_(buf.cpu())
-
-    def synced(self) -> "Statistic":
-        """A copy summed over all processes (this statistic itself outside a process group)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
-        clone = copy.deepcopy(self)
-        clone.sync()
-        return clone
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name).clone() for name in self._states}
 
 
 def jackknife(statistic: Callable[[int | None], float], sections: list[int]) -> tuple[float, float]:

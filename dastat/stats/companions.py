@@ -30,21 +30,21 @@ from typing import Callable
 
 import torch
 
-from .accumulators import DEFAULT_SECTIONS, Estimate, Statistic
+from .accumulators import DEFAULT_SECTIONS, Estimate, SectionState, Statistic
 
 _CE_KEYS = ("n", "sa", "sb", "saa", "sbb", "sab", "blocks", "sm", "smm", "m")
 
 
-class SectionSums(Statistic):
+class SectionSums(SectionState):
     """Named float64 sums, one row per section; its statistics are functions of the totals.
 
     ``STATISTICS`` maps each name to ``(function of the totals, the sum whose non-zero
-    sections are live, direction)``; :meth:`statistic` gives one of them as a
-    :class:`Statistic` of its own.
+    sections are live)``; :meth:`statistic` gives one of them as a :class:`Statistic` of
+    its own, and ``estimates()`` all of them, an :class:`Estimate` each.
     """
 
     KEYS: tuple[str, ...] = ()
-    STATISTICS: dict[str, tuple[Callable[[dict[str, float]], float], str, str | None]] = {}
+    STATISTICS: dict[str, tuple[Callable[[dict[str, float]], float], str]] = {}
 
     def __init__(self, sections: int = DEFAULT_SECTIONS):
         super().__init__(sections)
@@ -61,17 +61,16 @@ class SectionSums(Statistic):
         return {name: float(total[i]) for i, name in enumerate(self.KEYS)}
 
     def statistic(self, name: str) -> "Derived":
-        fn, key, direction = self.STATISTICS[name]
-        return Derived(self, name, fn, key, direction)
+        fn, key = self.STATISTICS[name]
+        return Derived(self, name, fn, key)
 
 
 class Derived(Statistic):
     """One statistic of a :class:`SectionSums`: ``fn`` of its totals, live where ``key`` > 0."""
 
-    def __init__(self, sums: SectionSums, name: str, fn: Callable[[dict[str, float]], float], key: str,
-                 direction: str | None):
+    def __init__(self, sums: SectionSums, name: str, fn: Callable[[dict[str, float]], float], key: str):
         super().__init__(sums.num_sections)
-        self.source, self.name, self.fn, self.key, self.direction = sums, name, fn, key, direction
+        self.source, self.name, self.fn, self.key = sums, name, fn, key
 
     @property
     def n(self) -> int:
@@ -120,7 +119,7 @@ class CrossEntropyStats(SectionSums):
     """Var/Cov of per-sample cross-entropy terms on originals and views (see module doc)."""
 
     KEYS = _CE_KEYS
-    STATISTICS = {name: (fn, "blocks", "lower") for name, fn in CE_STATISTICS.items()}
+    STATISTICS = {name: (fn, "blocks") for name, fn in CE_STATISTICS.items()}
 
     def update(self, a: torch.Tensor, b: torch.Tensor, unit_index: int) -> None:
         """Terms ``a`` (originals) and ``b`` (their views) of one draw block."""
@@ -130,7 +129,7 @@ class CrossEntropyStats(SectionSums):
         self.add(unit_index, n=m, sa=a.sum(), sb=b.sum(), saa=(a * a).sum(), sbb=(b * b).sum(),
                  sab=(a * b).sum(), blocks=1, sm=block_mean, smm=block_mean ** 2, m=m)
 
-    def compute(self) -> dict[str, Estimate]:
+    def estimates(self) -> dict[str, Estimate]:
         totals = self.totals()
         if totals["blocks"] < 2 or totals["n"] < 2:
             return {name: Estimate.missing(int(totals["n"])) for name in CE_STATISTICS}
@@ -152,9 +151,9 @@ class Companions(SectionSums):
 
     KEYS = ("n", "correct_orig", "correct_view", "kl", "mix_n", "mix_bad")
     STATISTICS = {
-        "kl_view": (lambda s: s["kl"] / s["n"], "n", None),
-        "affinity": (lambda s: s["correct_view"] / s["correct_orig"], "n", None),
-        "order_violation": (lambda s: s["mix_bad"] / s["mix_n"], "mix_n", "lower"),
+        "kl_view": (lambda s: s["kl"] / s["n"], "n"),
+        "affinity": (lambda s: s["correct_view"] / s["correct_orig"], "n"),
+        "order_violation": (lambda s: s["mix_bad"] / s["mix_n"], "mix_n"),
     }
 
     def update(self, p_orig: torch.Tensor, p_view: torch.Tensor, y: torch.Tensor | None,
@@ -169,13 +168,13 @@ class Companions(SectionSums):
                 values["mix_n"], values["mix_bad"] = mix
         self.add(unit_index, **values)
 
-    def compute(self, *, mixes: bool) -> dict[str, Estimate | None]:
+    def estimates(self, *, mixes: bool) -> dict[str, Estimate]:
+        """Each companion's estimate; missing where undefined (no labels; order violations of a DA that
+        does not mix, or with no eligible view)."""
         t = self.totals()
-        return {
-            "kl_view": self.statistic("kl_view").compute(),
-            "affinity": self.statistic("affinity").compute() if t["correct_orig"] > 0 else None,
-            "order_violation": self.statistic("order_violation").compute() if mixes and t["mix_n"] > 0 else None,
-        }
+        defined = {"kl_view": True, "affinity": t["correct_orig"] > 0, "order_violation": mixes and t["mix_n"] > 0}
+        return {name: self.statistic(name).compute() if ok else Estimate.missing(int(t["n"]))
+                for name, ok in defined.items()}
 
 
 def _order_violations(p_view: torch.Tensor, y: torch.Tensor, params: dict) -> tuple[int, int] | None:

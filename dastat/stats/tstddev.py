@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import torch
 
+from ..distributed import all_reduce
 from .accumulators import DEFAULT_SECTIONS, Statistic
 from .partners import SCHEMES, mixing_image_variance, partner_moments
 
@@ -59,7 +60,7 @@ class TStddev(Statistic):
     squares by section.
     """
 
-    name, direction = "t_stddev", "lower"
+    name = "t_stddev"
 
     def __init__(self, num_classes: int, units_per_group: float, sections: int = DEFAULT_SECTIONS):
         super().__init__(sections)
@@ -118,7 +119,7 @@ class SplitTStddev(Statistic):
     needs the originals, the views and each draw's partners.
     """
 
-    name, direction = "t_stddev", "lower"
+    name = "t_stddev"
 
     def __init__(self, num_classes: int, draws: int, block_size: int, sections: int = DEFAULT_SECTIONS,
                  partners: str | None = None):
@@ -211,7 +212,7 @@ class MeanStat(Statistic):
 class TeacherEntropy(MeanStat):
     """Mean teacher entropy (nats) over originals and views."""
 
-    name, direction = "teacher_entropy", "higher"
+    name = "teacher_entropy"
 
 
 class PaperGroups:
@@ -240,15 +241,9 @@ class PaperGroups:
 
     def means(self) -> list[tuple[int, torch.Tensor]]:
         """Every complete group's index and mean (summed over all processes; a collective under ``torchrun``)."""
-        import torch.distributed as dist
-
-        distributed = dist.is_available() and dist.is_initialized()
-        size = torch.tensor([max(self._sums, default=-1) + 1], dtype=torch.float64)
-        if distributed:
-            dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        size = all_reduce(torch.tensor([max(self._sums, default=-1) + 1], dtype=torch.float64), "max")
         dense = torch.zeros(int(size.item()), self.num_classes + 2, dtype=torch.float64)
         for g, row in self._sums.items():
             dense[g] = row
-        if distributed:
-            dist.all_reduce(dense)
+        all_reduce(dense)
         return [(g, row[:-2] / row[-2]) for g, row in enumerate(dense) if row[-1] == self.batches]
