@@ -39,9 +39,8 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -51,7 +50,7 @@ from dastat.scoring.config import ScoreConfig
 from dastat.scoring.protocols import FastProtocol, budget_blocks
 from dastat.scoring.race import Race, look_schedule
 from dastat.stats import GROUP_SIZE, SplitTStddev, TStddev
-from dastat.stats.compare import holm, paired_test
+from dastat.stats.compare import MARGIN, holm, paired_test
 
 M, C, DRAWS = 64, 3, 4
 W = np.array([[2.0, -1.0], [-1.0, 1.5], [0.5, 0.3]])
@@ -278,14 +277,18 @@ def null_replication(shapes, rng, looks: list[int], alpha: float) -> dict:
 
 
 def _tests(stats) -> dict:
-    """compare's two-sided p (first two candidates), the Holm neighbour family, and who ranks first."""
+    """compare's two-sided p (first two candidates) and the Holm neighbour family, with dastat's margin and with
+    none (plain equality, ``_equal``), and who ranks first."""
     names = list(stats)
     fns = {n: stats[n][0].value for n in names}
     sections = sorted(set().union(*(stats[n][0].sections() for n in names)))
     ordered = sorted(names, key=lambda n: fns[n]())
-    p_pair = paired_test(fns[names[0]], fns[names[1]], sections).p_value
-    neighbours = holm([paired_test(fns[a], fns[b], sections).p_value for a, b in zip(ordered, ordered[1:])])
-    return {"pair_rejects": p_pair < 0.05, "neighbour_rejects": min(neighbours) < 0.05, "first": ordered[0]}
+    out = {"first": ordered[0]}
+    for suffix, margin in (("", MARGIN), ("_equal", 0.0)):
+        p_pair = paired_test(fns[names[0]], fns[names[1]], sections, margin).p_value
+        neighbours = holm([paired_test(fns[a], fns[b], sections, margin).p_value for a, b in zip(ordered, ordered[1:])])
+        out.update({f"pair_rejects{suffix}": p_pair < 0.05, f"neighbour_rejects{suffix}": min(neighbours) < 0.05})
+    return out
 
 
 def null_cells(reps: int, seed: int, alpha: float = 0.05) -> list[dict]:
@@ -296,8 +299,9 @@ def null_cells(reps: int, seed: int, alpha: float = 0.05) -> list[dict]:
         runs = [null_replication(shapes, rng, looks, alpha) for _ in range(reps)]
         row = {"null": label, "reps": reps, "race_false_drop": _rate([r["race_dropped"] for r in runs])}
         for at in ("compare_64", "compare_budget"):
-            row[f"{at}_pair"] = _rate([r[at]["pair_rejects"] for r in runs])
-            row[f"{at}_neighbours"] = _rate([r[at]["neighbour_rejects"] for r in runs])
+            for suffix in ("", "_equal"):
+                row[f"{at}_pair{suffix}"] = _rate([r[at][f"pair_rejects{suffix}"] for r in runs])
+                row[f"{at}_neighbours{suffix}"] = _rate([r[at][f"neighbour_rejects{suffix}"] for r in runs])
             row[f"{at}_first_share"] = _rate([r[at]["first"] == shapes[1] for r in runs])
         rows.append(row)
     return rows
@@ -325,7 +329,9 @@ def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
     lines = ["# Calibration against known truth", "",
              "Written by `python benchmarks/bench_calibration.py` (docstring: the synthetic teacher, the DA kinds",
              "and how the truth is computed). " + meta["note"], "",
-             f"Command: `{meta['command']}`; {meta['seconds']:.0f} s on the project's 2-core CPU box, one thread.", "",
+             f"Command: `{meta['command']}`; {meta['seconds']:.0f} s on the project's 2-core CPU box, one thread"
+             + (f"; the tests among equal DAs rerun by `{meta['nulls_command']}` ({meta['nulls_seconds']:.0f} s)"
+                if "nulls_command" in meta else "") + ".", "",
              "## T. stddev: relative bias and 95% coverage", "",
              "Bias is the mean of estimate / truth − 1 over the replications (± its Monte Carlo standard error; the",
              "truth's own relative error in the last column); coverage is the share of 95% intervals that contain",
@@ -343,15 +349,20 @@ def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
                      f"{100 * r['truth_se_rel']:.2f}% | {_meets(r)} |")
     lines += ["", "## Tests and the race among equal DAs", "",
               "Candidates of equal true T. stddev whose draw effects are differently shaped functions of the same",
-              "uniforms (split estimate, 4 draws per block of 64). `compare`: the unadjusted two-sided paired test",
-              "between the first two candidates at nominal 5%; `neighbours`: `rank`'s Holm-corrected adjacent",
-              "tests, any rejection; `first`: how often the second shape (lognormal, mixture) ranks first (50% is",
-              "fair); `race`: `tune`'s race (looks 64, 96, 144, 204 blocks, margin 4%, α = 0.05) dropped some candidate.", "",
+              "uniforms (split estimate, 4 draws per block of 64). `compare`: `Ranking.compare`'s unadjusted",
+              "two-sided paired test of \"they differ by more than 4%\" between the first two candidates at nominal",
+              "5%; `neighbours`: `rank`'s Holm-corrected adjacent tests (the same test), any rejection; `equality`:",
+              "the plain test of equal T. stddev (no margin), for comparison; `first`: how often the second shape",
+              "(lognormal, mixture) ranks first (50% is fair); `race`: `tune`'s race (looks 64, 96, 144, 204 blocks,",
+              "margin 4%, α = 0.05) dropped some candidate.", "",
               "| null | race false drop | compare @64 | compare @204 | neighbours @64 | neighbours @204 | "
-              "2nd first @64 | 2nd first @204 | replications |", "|---|---|---|---|---|---|---|---|---|"]
+              "equality @64 | equality @204 | 2nd first @64 | 2nd first @204 | replications |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in null_rows:
         cells = [r["race_false_drop"], r["compare_64_pair"], r["compare_budget_pair"], r["compare_64_neighbours"],
-                 r["compare_budget_neighbours"], r["compare_64_first_share"], r["compare_budget_first_share"]]
+                 r["compare_budget_neighbours"], r.get("compare_64_pair_equal", (math.nan, math.nan)),
+                 r.get("compare_budget_pair_equal", (math.nan, math.nan)), r["compare_64_first_share"],
+                 r["compare_budget_first_share"]]
         lines.append(f"| {r['null']} | " + " | ".join(f"{100 * v:.1f}% ± {100 * s:.1f}%" for v, s in cells)
                      + f" | {r['reps']} |")
     return "\n".join(lines + _verdict(est_rows, null_rows) + [""])
@@ -366,7 +377,7 @@ def _verdict(est_rows: list[dict], null_rows: list[dict]) -> list[str]:
             "- T. stddev rows outside |bias| ≤ 0.2% or coverage in [93%, 97%] (two Monte Carlo errors allowed): "
             + ("; ".join(missed) if missed else "none") + ".",
             "- `tune`'s race above α = 5% (+ two Monte Carlo errors) in: " + (", ".join(race) or "none") + ".",
-            "- `compare` above 6% at a nominal 5% in: " + (", ".join(compare) or "none") + "."]
+            "- `compare` (margin 4%) above 6% at a nominal 5% in: " + (", ".join(compare) or "none") + "."]
 
 
 def main(argv=None) -> None:
@@ -381,6 +392,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/calibration.json"))
     parser.add_argument("--note", default="")
     parser.add_argument("--docs-only", action="store_true", help="only rewrite --docs from the saved --json")
+    parser.add_argument("--nulls-only", action="store_true",
+                        help="rerun the tests and the race among equal DAs; keep the estimator rows of --json")
     args = parser.parse_args(argv)
     if args.docs_only:
         from dastat.io import atomic_write_text
@@ -390,13 +403,22 @@ def main(argv=None) -> None:
         return
     torch.set_num_threads(1)
     start = time.perf_counter()
-    est_rows = estimator_cells(args.reps, args.truth_blocks, args.seed, args.kinds, args.paper_groups)
+    saved = json.loads(args.json.read_text()) if args.nulls_only else None
+    est_rows = saved["estimators"] if saved else estimator_cells(args.reps, args.truth_blocks, args.seed, args.kinds,
+                                                                  args.paper_groups)
     print(json.dumps(est_rows, indent=1), flush=True)
     null_rows = null_cells(args.null_reps or args.reps, args.seed)
     print(json.dumps(null_rows, indent=1), flush=True)
-    shown = [a for a in (argv or sys.argv[1:]) if a != args.note]  # the note is printed on its own
-    meta = {"command": "python benchmarks/bench_calibration.py " + " ".join(shown),
-            "seconds": time.perf_counter() - start, "note": args.note, "paper_groups": args.paper_groups}
+    given = list(argv or sys.argv[1:])  # the note is printed on its own
+    shown = [a for i, a in enumerate(given) if a != "--note" and not (i and given[i - 1] == "--note")]
+    command = "python benchmarks/bench_calibration.py " + " ".join(shown)
+    meta = {"command": command, "seconds": time.perf_counter() - start, "note": args.note,
+            "paper_groups": args.paper_groups}
+    if saved:  # the estimator rows come from the saved run: say which, and what each part took
+        meta.update(command=saved["meta"]["command"], nulls_command=command,
+                    seconds=saved["meta"]["seconds"], nulls_seconds=meta["seconds"],
+                    note=" ".join(filter(None, [saved["meta"].get("note"), args.note])),
+                    paper_groups=saved["meta"]["paper_groups"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"estimators": est_rows, "nulls": null_rows, "meta": meta}, indent=1))
     if args.docs:
