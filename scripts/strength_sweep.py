@@ -3,6 +3,7 @@
     python scripts/strength_sweep.py students --out DIR [--students resnet8,wrn_16_1] [--seeds 3] [--jobs N]
     python scripts/strength_sweep.py scores --out DIR [--seeds 2]
     python scripts/strength_sweep.py table --out DIR
+    python scripts/strength_sweep.py report --out DIR [--figure PNG] [--markdown PAGE] [--section NAME]
 
 ``students`` trains one KD student per (student family, DA strength, seed) on the
 bundled default with one fixed recipe, ``--jobs`` of them at a time in separate
@@ -16,6 +17,12 @@ differences are paired; every teacher-side statistic) into ``DIR/rank_seed<k>.js
 the students' mean and sd over seeds beside the teacher-side statistics), a figure of
 the curves and the markdown section of docs/results.md, with each criterion's
 recommendation beside the students' best strength.
+
+``--teacher FILE`` and ``--grid "mixup=0.2,1;cutout=4,28"`` sweep another teacher or a
+smaller grid (the out-of-sample check: a teacher and student family the criteria were
+not chosen on). The first ``students`` or ``scores`` call records both in
+``DIR/sweep.json``; later calls on DIR read them from there, so a sweep cannot mix
+teachers or grids.
 """
 
 from __future__ import annotations
@@ -46,9 +53,36 @@ FAMILIES = {
 RECIPE = dict(recipe="quick", epochs=3, subset=20000, amp="off")
 
 
-def grid() -> list[tuple[str, float, str]]:
+def parse_grid(text: str) -> dict[str, tuple[str, list[float]]]:
+    """``"mixup=0.2,1;cutout=4,28"`` → the families' strength lists (each family's own argument)."""
+    families = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        family, _, values = part.partition("=")
+        if family not in FAMILIES or not values:
+            raise SystemExit(f"--grid: {part!r} is not FAMILY=V1,V2,... with FAMILY one of {', '.join(FAMILIES)}")
+        families[family] = (FAMILIES[family][0], [float(v) if "." in v else int(v) for v in values.split(",")])
+    return families
+
+
+def sweep_setting(out: Path, teacher: str | None = None, grid_text: str | None = None) -> dict:
+    """The sweep's teacher and grid: recorded in ``out/sweep.json`` by the first call, read by the later ones."""
+    path = out / "sweep.json"
+    if path.exists():
+        setting = json.loads(path.read_text())
+        if (teacher and teacher != setting["teacher"]) or (grid_text and parse_grid(grid_text) != {
+                k: tuple(v) for k, v in setting["grid"].items()}):
+            raise SystemExit(f"{path} records another teacher or grid; sweep into another folder")
+        setting["grid"] = {k: tuple(v) for k, v in setting["grid"].items()}
+        return setting
+    setting = dict(teacher=teacher, grid=parse_grid(grid_text) if grid_text else FAMILIES)
+    if teacher or grid_text:  # the default sweep needs no file
+        write_json(path, setting)
+    return setting
+
+
+def grid(families: dict | None = None) -> list[tuple[str, float, str]]:
     """Every (family, strength, DA spec) of the sweep, family by family."""
-    return [(family, value, f"{family}({arg}={value})") for family, (arg, values) in FAMILIES.items()
+    return [(family, value, f"{family}({arg}={value})") for family, (arg, values) in (families or FAMILIES).items()
             for value in values]
 
 
@@ -72,7 +106,7 @@ def write_json(path: Path, obj) -> None:
 
 
 def train_one(out: str, student: str, seed: int, family: str, strength: float, spec: str, device: str,
-              threads: int, recipe: dict) -> dict:
+              threads: int, recipe: dict, teacher: str | None = None) -> dict:
     """Train (or resume) one student and write its row; runs in a worker process."""
     import shutil
 
@@ -83,11 +117,12 @@ def train_one(out: str, student: str, seed: int, family: str, strength: float, s
     torch.set_num_threads(threads)
     run_dir = Path(out) / "runs" / student / slug(spec) / f"seed{seed}"
     if (run_dir / "checkpoint.pt").exists():
-        result = train(resume=run_dir, device=device, progress=False)
+        result = train(resume=run_dir, device=device, progress=False, teacher=teacher)
     else:
         if run_dir.exists():  # started but stopped before its first checkpoint
             shutil.rmtree(run_dir)
-        result = train(run_dir, student=student, da=spec, seed=seed, device=device, progress=False, **recipe)
+        result = train(run_dir, student=student, da=spec, seed=seed, device=device, progress=False,
+                       teacher=teacher, **recipe)
     final = result.final
     row = dict(student=student, family=family, strength=strength, da=spec, seed=seed,
                test_loss=float(final["test_loss"]), test_top1=float(final["test_top1"]),
@@ -104,10 +139,11 @@ def row_path(out: Path, student: str, spec: str, seed: int) -> Path:
 
 def students(args) -> int:
     out = Path(args.out)
+    setting = sweep_setting(out, args.teacher, args.grid)
     recipe = dict(RECIPE, **{k: v for k, v in (("max_steps", args.max_steps), ("test_subset", args.test_subset))
                              if v is not None})
     jobs = [(s, seed, fam, value, spec) for seed in range(args.seeds) for s in args.students.split(",")
-            for fam, value, spec in grid() if not row_path(out, s, spec, seed).exists()
+            for fam, value, spec in grid(setting["grid"]) if not row_path(out, s, spec, seed).exists()
             and (not args.families or fam in args.families.split(","))]
     print(f"{len(jobs)} students to train with {args.jobs} processes on {args.device}", flush=True)
     deadline = time.monotonic() + args.time_limit if args.time_limit else math.inf
@@ -118,7 +154,8 @@ def students(args) -> int:
         while queue or pending:
             while queue and len(pending) < args.jobs and time.monotonic() < deadline:
                 job = queue.pop(0)
-                pending[pool.submit(train_one, str(out), *job, args.device, args.threads, recipe)] = job
+                pending[pool.submit(train_one, str(out), *job, args.device, args.threads, recipe,
+                                    setting["teacher"])] = job
             if not pending:
                 break
             done, _ = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
@@ -147,11 +184,15 @@ def scores(args) -> int:
     import subprocess
 
     out = Path(args.out)
+    setting = sweep_setting(out, args.teacher, args.grid)
+    teacher = ["--teacher", setting["teacher"], "--data", "fashion-mnist"] if setting["teacher"] else []
     for seed in range(args.seeds):
         path = out / f"rank_seed{seed}.json"
         if path.exists():
             continue
-        command = [sys.executable, "-m", "dastat", "rank", *[a for _, _, spec in grid() for a in ("--da", spec)],
+        command = [sys.executable, "-m", "dastat", "rank", *teacher,
+                   *[a for fam, _, spec in grid(setting["grid"]) for a in ("--da", spec)
+                     if not args.families or fam in args.families.split(",")],
                    "--seed", str(seed), "--no-progress", "--out", str(path)]
         print(" ".join(command), flush=True)
         subprocess.run(command, check=True)
@@ -246,7 +287,8 @@ def verdicts(frame) -> list[dict]:
     for (student, family), group in frame.groupby(["student", "family"]):
         group = group.reset_index(drop=True)
         best = group.loc[group["test_loss"].idxmin()]
-        sd = math.sqrt(statistics.fmean(v * v for v in group["test_loss_sd"] if math.isfinite(v)))
+        sds = [v * v for v in group["test_loss_sd"] if math.isfinite(v)]
+        sd = math.sqrt(statistics.fmean(sds)) if sds else math.nan  # one seed: no sd, so no pick "agrees"
         row = dict(student=student, family=family, best=best["strength"], best_loss=best["test_loss"], sd=sd,
                    edge=best["strength"] in (group["strength"].min(), group["strength"].max()))
         for criterion in [*CRITERIA, MILDEST_TIED]:
@@ -259,18 +301,17 @@ def verdicts(frame) -> list[dict]:
     return out
 
 
-def curves(frame, path: Path) -> None:
+def curves(frame, path: Path, families: dict) -> None:
     """T. stddev (with its 95% interval) and each student family's test loss (mean ± sd) against strength."""
     from matplotlib.figure import Figure
 
     from dastat.plot import save_figure
 
-    families = list(FAMILIES)
     fig = Figure(figsize=(3.6 * len(families), 6.4), layout="constrained")
     axes = fig.subplots(2, len(families), sharex="col", squeeze=False)
     teacher = frame.drop_duplicates("da")
     for j, family in enumerate(families):
-        arg = FAMILIES[family][0]
+        arg = families[family][0]
         t = teacher[teacher["family"] == family].sort_values("strength")
         ax = axes[0][j]
         ax.errorbar(t["strength"], t["t_stddev"], yerr=[t["t_stddev"] - t["t_stddev_ci_low"],
@@ -293,21 +334,28 @@ def curves(frame, path: Path) -> None:
     save_figure(fig, path)
 
 
-BEGIN, END = "<!-- strengths: written by scripts/strength_sweep.py report -->", "<!-- strengths: end -->"
 SAYS = "## What the strength sweep says"
+TITLES = {"strengths": "Strengths: which α, size or magnitude?"}
+
+
+def markers(section: str) -> tuple[str, str]:
+    """The comments that delimit a section of the page, so a report replaces only its own."""
+    return f"<!-- {section}: written by scripts/strength_sweep.py report -->", f"<!-- {section}: end -->"
 
 
 def _fmt(value: float, digits: int = 4) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: str) -> list[str]:
+def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: str, setting: dict,
+             section: str, title: str) -> list[str]:
     """The strength sections of docs/results.md: setting, per-family tables, and the criteria's verdicts."""
     rows = load_rows(out)
     devices = sorted({r["device"] for r in rows})
     seeds = frame.groupby("student")["n_seeds"].agg(["min", "max"])
-    lines = [BEGIN, "# Strengths: which α, size or magnitude?", "",
-             "Each DA family's strength swept on the bundled resnet20 teacher: T. stddev and the other "
+    teacher = f"the teacher `{setting['teacher']}`" if setting["teacher"] else "the bundled resnet20 teacher"
+    lines = [markers(section)[0], f"# {title}", "",
+             f"Each DA family's strength swept on {teacher}: T. stddev and the other "
              "teacher-side statistics from one `dastat rank` over every strength (same images, seed 0, "
              "fast protocol defaults), and KD students trained with each strength.", "",
              f"- students: {', '.join(sorted(frame['student'].unique()))}; recipe `quick` (the paper's optimiser "
@@ -321,7 +369,8 @@ def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: s
              ""]
     if figure:
         lines += [f"![T. stddev and student test loss against strength, per family]({Path(figure).name})", ""]
-    for family, (arg, _) in FAMILIES.items():
+    families = {f: v for f, v in setting["grid"].items() if f in set(frame["family"])}  # those with students
+    for family, (arg, _) in families.items():
         part = frame[frame["family"] == family]
         students = sorted(part["student"].unique())
         lines += [f"## {family}: {arg}", "",
@@ -349,35 +398,39 @@ def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: s
             lines.append(f"- **{v['student']}**: students' best {arg} = {v['best']:g}{edge}, test loss "
                          f"{v['best_loss']:.4f}, seed-sd {v['sd']:.4f}. {picks}.")
         lines.append("")
+    n_families = len(families)
     totals = {c: {st: sum(1 for v in found if v["student"] == st and c in v and v[c]["agrees"])
                   for st in sorted(frame["student"].unique())} for c in [*CRITERIA, MILDEST_TIED]}
     lines += ["## Criteria against the students", "",
               "A criterion's pick counts when its students' mean test loss is within one seed-sd of the "
-              "best strength's (the sd pooled over the family's strengths). Families (of 4) where it does:", "",
+              f"best strength's (the sd pooled over the family's strengths). Families (of {n_families}) where it does:", "",
               "| criterion | " + " | ".join(sorted(frame["student"].unique())) + " |",
               "|---" * (1 + frame["student"].nunique()) + "|"]
-    lines += [f"| {c} | " + " | ".join(f"{n}/4" for n in totals[c].values()) + " |" for c in totals]
-    return lines + ["", SAYS, "", verdict, "", END]
+    lines += [f"| {c} | " + " | ".join(f"{n}/{n_families}" for n in totals[c].values()) + " |" for c in totals]
+    return lines + ["", SAYS, "", verdict, "", markers(section)[1]]
 
 
 def report(args) -> int:
     out = Path(args.out)
+    setting = sweep_setting(out)
     frame = joined(out)
     frame.to_csv(out / "strengths.csv", index=False)
     write_text(out / "verdicts.json", json.dumps(verdicts(frame), indent=2, default=float) + "\n")
     found = verdicts(frame)
     if args.figure:
-        curves(frame, Path(args.figure))
+        curves(frame, Path(args.figure), {f: v for f, v in setting["grid"].items() if f in set(frame["family"])})
     if args.markdown:
         page = Path(args.markdown)
         text = page.read_text() if page.exists() else ""
-        kept = re.search(rf"{re.escape(SAYS)}\n\n(.*?)\n*{re.escape(END)}", text, re.S)
+        begin, end = markers(args.section)
+        kept = re.search(rf"{re.escape(begin)}.*?{re.escape(SAYS)}\n\n(.*?)\n*{re.escape(end)}", text, re.S)
         verdict = args.verdict or (kept.group(1) if kept else None)
         if not verdict:
             raise SystemExit("give --verdict (the page holds none to keep)")
-        block = "\n".join(markdown(frame, found, out, args.figure, verdict))
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        title = args.title or TITLES.get(args.section) or args.section
+        block = "\n".join(markdown(frame, found, out, args.figure, verdict, setting, args.section, title))
+        if begin in text:
+            text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
         write_text(page, text)
@@ -397,6 +450,8 @@ def main(argv=None) -> int:
     s.add_argument("--students", default="resnet8,wrn_16_1")
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--families", default=None, help="only these DA families, comma-separated")
+    s.add_argument("--teacher", default=None, help="a teacher file (default: the bundled one)")
+    s.add_argument("--grid", default=None, help='strengths to sweep, e.g. "mixup=0.2,1;cutout=4,28"')
     s.add_argument("--jobs", type=int, default=1)
     s.add_argument("--threads", type=int, default=1, help="torch threads per process")
     s.add_argument("--device", default="cpu")
@@ -407,6 +462,9 @@ def main(argv=None) -> int:
     c = sub.add_parser("scores")
     c.add_argument("--out", required=True)
     c.add_argument("--seeds", type=int, default=1, help="scoring seeds (each a full dastat rank)")
+    c.add_argument("--teacher", default=None, help="a teacher file (default: the bundled one)")
+    c.add_argument("--families", default=None, help="only these DA families, comma-separated")
+    c.add_argument("--grid", default=None, help='strengths to sweep, e.g. "mixup=0.2,1;cutout=4,28"')
     c.set_defaults(func=scores)
     t = sub.add_parser("table")  # strengths.csv
     t.add_argument("--out", required=True)
@@ -415,6 +473,8 @@ def main(argv=None) -> int:
     r.add_argument("--out", required=True)
     r.add_argument("--figure", default=None, help="write the curves to this image file")
     r.add_argument("--markdown", default=None, help="write (or replace) the strength sections in this page")
+    r.add_argument("--section", default="strengths", help="the page section this report writes (its markers)")
+    r.add_argument("--title", default=None, help="the section's heading")
     r.add_argument("--verdict", default=None, help="what the sweep says, in plain words (default: keep the page's)")
     r.set_defaults(func=report)
     args = p.parse_args(argv)
