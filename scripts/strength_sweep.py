@@ -367,6 +367,11 @@ def markdown(frame, found: list[dict], out: Path, figure: str | None, verdict: s
              f"{out.as_posix()}`; the raw rows, one JSON per student, are in `{out.as_posix()}/rows/`)",
              f"- teacher side: `{out.as_posix()}/rank_seed0.json`; joined table: `{out.as_posix()}/strengths.csv`",
              ""]
+    manifest = Path(setting["teacher"] or "").parent / "manifest.json"
+    if setting["teacher"] and manifest.exists():  # the weights are not kept in the repository: say how to rebuild them
+        facts = next(iter(json.loads(manifest.read_text()).values()))
+        lines[-1:-1] = [f"- the teacher ({facts['arch']}, test top-1 {facts['test_top1']}%) is rebuilt by "
+                        f"`{facts['command']}` ({facts['train_seconds']} s on this CPU; sha256 in `{manifest.as_posix()}`)"]
     if figure:
         lines += [f"![T. stddev and student test loss against strength, per family]({Path(figure).name})", ""]
     families = {f: v for f, v in setting["grid"].items() if f in set(frame["family"])}  # those with students
