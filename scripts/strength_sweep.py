@@ -146,16 +146,24 @@ def students(args) -> int:
             for fam, value, spec in grid(setting["grid"]) if not row_path(out, s, spec, seed).exists()
             and (not args.families or fam in args.families.split(","))]
     print(f"{len(jobs)} students to train with {args.jobs} processes on {args.device}", flush=True)
-    deadline = time.monotonic() + args.time_limit if args.time_limit else math.inf
+    run_pool(jobs, lambda job: (train_one, str(out), *job, args.device, args.threads, recipe, setting["teacher"]),
+             lambda job: f"{job[0]} {job[4]} seed {job[1]}", args.jobs, args.time_limit)
+    return 0
+
+
+def run_pool(jobs: list, call, name, processes: int, time_limit: float | None) -> None:
+    """Run ``call(job)`` (a function and its arguments) for each job, ``processes`` at a time in
+    fresh processes; print each finished student's row under ``name(job)``; start none after
+    ``time_limit`` seconds. One failed student does not stop the others."""
+    deadline = time.monotonic() + time_limit if time_limit else math.inf
     t0 = time.monotonic()
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+    queue = list(jobs)
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         pending = {}
-        queue = list(jobs)
         while queue or pending:
-            while queue and len(pending) < args.jobs and time.monotonic() < deadline:
+            while queue and len(pending) < processes and time.monotonic() < deadline:
                 job = queue.pop(0)
-                pending[pool.submit(train_one, str(out), *job, args.device, args.threads, recipe,
-                                    setting["teacher"])] = job
+                pending[pool.submit(*call(job))] = job
             if not pending:
                 break
             done, _ = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
@@ -163,17 +171,12 @@ def students(args) -> int:
                 job = pending.pop(future)
                 try:
                     row = future.result()
-                    print(f"[{time.monotonic() - t0:6.0f}s] {job[0]} {job[4]} seed {job[1]}: "
-                          f"test loss {row['test_loss']:.4f}, top-1 {row['test_top1']:.2f} ({row['seconds']} s)",
-                          flush=True)
+                    print(f"[{time.monotonic() - t0:6.0f}s] {name(job)}: test loss {row['test_loss']:.4f}, "
+                          f"top-1 {row['test_top1']:.2f} ({row['seconds']} s)", flush=True)
                 except Exception as exc:  # one failed student must not stop the sweep
-                    print(f"FAILED {job}: {type(exc).__name__}: {exc}", flush=True)
-            if time.monotonic() >= deadline and not queue:
-                break
-            if time.monotonic() >= deadline:
-                print(f"time limit reached: {len(queue)} students not started", flush=True)
-                queue.clear()
-    return 0
+                    print(f"FAILED {name(job)}: {type(exc).__name__}: {exc}", flush=True)
+    if queue:
+        print(f"time limit reached: {len(queue)} students not started", flush=True)
 
 
 # --- teacher-side scores -----------------------------------------------------------------
