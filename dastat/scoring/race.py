@@ -23,7 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..stats import Statistic, jackknife
+from ..stats import Statistic
+from ..stats.accumulators import leave_one_out, ratio_jackknife
 from ..stats.compare import MARGIN, holm
 from .protocols import CHECK_EVERY
 
@@ -81,15 +82,14 @@ class PairedDifferences:
     standard errors over the sections they share; ``order`` lists the candidates by value, lowest first."""
 
     def __init__(self, stats: Mapping[str, Statistic]):
-        self.values = {name: s.value() for name, s in stats.items()}
-        self.order = sorted(self.values, key=lambda n: (not math.isfinite(self.values[n]), self.values[n]))
         self.sections = sorted(set().union(*(s.sections() for s in stats.values())))
-        self._loo = {name: dict(zip(self.sections, (s.value(j) for j in self.sections))) for name, s in stats.items()}
+        self._loo = {name: leave_one_out(s.value, self.sections) for name, s in stats.items()}
+        self.values = {name: loo[None] for name, loo in self._loo.items()}
+        self.order = sorted(self.values, key=lambda n: (not math.isfinite(self.values[n]), self.values[n]))
 
     def __call__(self, j: str, i: str) -> tuple[float, float]:
         """``(T_j / T_i - 1, its standard error)``."""
-        pick = lambda n, k: self.values[n] if k is None else self._loo[n][k]  # noqa: E731
-        return jackknife(lambda k: pick(j, k) / pick(i, k) - 1, self.sections)
+        return ratio_jackknife(self._loo[j], self._loo[i], self.sections)
 
     def skewness(self, j: str, i: str) -> float:
         """The sample skewness of the delete-one-section values of ``T_j / T_i - 1`` (0 when they do not vary)."""

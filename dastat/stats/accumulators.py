@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
@@ -153,6 +153,18 @@ def jackknife(statistic: Callable[[int | None], float], sections: list[int]) -> 
     leave_out = torch.tensor([statistic(j) for j in sections], dtype=torch.float64)
     se = math.sqrt((g - 1) / g * float(((leave_out - leave_out.mean()) ** 2).sum()))
     return full, se
+
+
+def leave_one_out(statistic: Callable[[int | None], float], sections: list[int]) -> dict[int | None, float]:
+    """``statistic`` on all units (key ``None``) and without each section, each computed once."""
+    return {j: statistic(j) for j in [None, *sections]}
+
+
+def ratio_jackknife(numerator: Mapping[int | None, float], denominator: Mapping[int | None, float],
+                    sections: list[int]) -> tuple[float, float]:
+    """``numerator / denominator - 1`` and its jackknife standard error, from :func:`leave_one_out` values:
+    the paired relative difference of two DAs scored on the same sections."""
+    return jackknife(lambda j: numerator[j] / denominator[j] - 1, sections)
 
 
 def t_interval(estimate: float, se: float, n_sections: int, level: float = 0.95) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .accumulators import jackknife
+from .accumulators import jackknife, leave_one_out, ratio_jackknife
 
 StatFn = Callable[[int | None], float]
 
@@ -53,14 +53,15 @@ def paired_test(a: StatFn, b: StatFn, sections: Sequence[int], margin: float = 0
 
     sections = list(sections)
     # Each value once: a statistic's leave-one-section-out values are the costly part.
-    va, vb = ({j: f(j) for j in [None, *sections]} for f in (a, b))
+    va, vb = (leave_one_out(f, sections) for f in (a, b))
     diff, se = jackknife(lambda j: va[j] - vb[j], sections)
     g = len(sections)
     if not math.isfinite(se) or g < 2:
         return PairedTest(diff, se, math.nan, g)
     if margin > 0 and min(*va.values(), *vb.values()) > 0:
         hi, lo = (va, vb) if va[None] >= vb[None] else (vb, va)
-        excess, se_ratio = jackknife(lambda j: hi[j] / lo[j] - 1 - margin, sections)
+        ratio, se_ratio = ratio_jackknife(hi, lo, sections)
+        excess = ratio - margin
         if se_ratio == 0:
             return PairedTest(diff, se, 0.0 if excess > 0 else 1.0, g, margin)
         return PairedTest(diff, se, float(min(1.0, 2 * stats.t.sf(excess / se_ratio, df=g - 1))), g, margin)
