@@ -151,6 +151,14 @@ def students(args) -> int:
     return 0
 
 
+def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of :func:`run_pool`: processes, threads each, device and a time limit."""
+    parser.add_argument("--jobs", type=int, default=1, help="students trained at a time, each in its own process")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="S", help="start no student after S seconds")
+
+
 def run_pool(jobs: list, call, name, processes: int, time_limit: float | None) -> None:
     """Run ``call(job)`` (a function and its arguments) for each job, ``processes`` at a time in
     fresh processes; print each finished student's row under ``name(job)``; start none after
@@ -346,6 +354,13 @@ def markers(section: str) -> tuple[str, str]:
     return f"<!-- {section}: written by scripts/strength_sweep.py report -->", f"<!-- {section}: end -->"
 
 
+def replace_section(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with the section from ``begin`` to ``end`` replaced by ``block`` (appended when absent)."""
+    if begin in text:
+        return text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def _fmt(value: float, digits: int = 4) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -423,8 +438,8 @@ def report(args) -> int:
     setting = sweep_setting(out)
     frame = joined(out)
     frame.to_csv(out / "strengths.csv", index=False)
-    write_text(out / "verdicts.json", json.dumps(verdicts(frame), indent=2, default=float) + "\n")
     found = verdicts(frame)
+    write_text(out / "verdicts.json", json.dumps(found, indent=2, default=float) + "\n")
     if args.figure:
         curves(frame, Path(args.figure), {f: v for f, v in setting["grid"].items() if f in set(frame["family"])})
     if args.markdown:
@@ -437,11 +452,7 @@ def report(args) -> int:
             raise SystemExit("give --verdict (the page holds none to keep)")
         title = args.title or TITLES.get(args.section) or args.section
         block = "\n".join(markdown(frame, found, out, args.figure, verdict, setting, args.section, title))
-        if begin in text:
-            text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        write_text(page, text)
+        write_text(page, replace_section(text, begin, end, block))
     for v in found:
         picks = ", ".join(f"{c} → {v[c]['pick']:g} (gap {v[c]['gap']:+.4f}, {'agrees' if v[c]['agrees'] else 'no'})"
                           for c in [*CRITERIA, MILDEST_TIED] if c in v)
@@ -460,10 +471,7 @@ def main(argv=None) -> int:
     s.add_argument("--families", default=None, help="only these DA families, comma-separated")
     s.add_argument("--teacher", default=None, help="a teacher file (default: the bundled one)")
     s.add_argument("--grid", default=None, help='strengths to sweep, e.g. "mixup=0.2,1;cutout=4,28"')
-    s.add_argument("--jobs", type=int, default=1)
-    s.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--time-limit", type=float, default=None, metavar="S", help="start no student after S seconds")
+    add_pool_arguments(s)
     s.add_argument("--max-steps", type=int, default=None, help="smoke tests: stop each student after N steps")
     s.add_argument("--test-subset", type=int, default=None, help="smoke tests: evaluate on the first N test images")
     s.set_defaults(func=students)

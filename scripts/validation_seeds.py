@@ -20,6 +20,7 @@ the mean test losses), then writes ``DIR/pairs.csv`` and the markdown section.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from strength_sweep import run_pool, slug, write_json, write_text  # noqa: E402
+from strength_sweep import add_pool_arguments, replace_section, run_pool, slug, write_json, write_text  # noqa: E402
 
 #: The saved validations, by student family.
 VALIDATIONS = {
@@ -37,11 +38,13 @@ VALIDATIONS = {
 SECTION = "validation-seeds"
 
 
+@functools.cache
 def saved_options(student: str) -> dict:
     stored = json.loads((VALIDATIONS[student] / "validate.json").read_text())
     return stored.get("options", stored)
 
 
+@functools.cache
 def saved_table(student: str) -> dict[str, dict]:
     """The saved validation's rows by DA (students' mean, sd, seeds; T. stddev and its interval)."""
     stored = json.loads((VALIDATIONS[student] / "results.json").read_text())
@@ -186,8 +189,9 @@ def markdown(found: list[dict], repro: list[dict], rows: list[dict], verdict: st
     seconds = sum(r["seconds"] for r in rows)
     lines += ["- command: `python scripts/validation_seeds.py students --out benchmarks/results/validation_seeds "
               "--das crop_flip,cutout,flip,identity,cutmix_pick_s --seeds resnet8=5,wrn_16_1=8 "
-              "--check resnet8:identity:0 --jobs 2`, the same with `--das cutmix_pick_t,mixup,cutmix,autoaugment "
-              "--time-limit 1800`, then `... report`",
+              "--check resnet8:identity:0 --jobs 2`; the same with `--das cutmix_pick_t,mixup,cutmix,autoaugment` and "
+              "`--seeds wrn_16_1=8`, then `--seeds resnet8=5` (stopped by hand, so those four DAs have 4 resnet8 seeds); "
+              "then `... report`",
               f"- {len(rows)} students trained with each validation's own recorded options, "
               f"{seconds / 3600:.1f} CPU-hours on the project's x86_64 box (2 cores, one torch thread per student); "
               "the saved seeds are pooled with the new ones from their means and sds",
@@ -237,11 +241,7 @@ def report(args) -> int:
             old = text[text.index(start):text.index(end)].rstrip().splitlines()
             verdict = old[-1] if old and not old[-1].startswith("|") else ""
         section = markdown(found, repro, rows, verdict or "")
-        if start in text:
-            text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        write_text(page, text)
+        write_text(page, replace_section(text, start, end, section))
     return 0
 
 
@@ -253,10 +253,7 @@ def main(argv=None) -> int:
     s.add_argument("--das", required=True, help="DAs to add seeds to, comma-separated")
     s.add_argument("--seeds", required=True, help="total seeds per DA by student family, e.g. resnet8=5,wrn_16_1=8")
     s.add_argument("--check", default=None, help="retrain saved seeds, e.g. resnet8:identity:0")
-    s.add_argument("--jobs", type=int, default=1)
-    s.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--time-limit", type=float, default=None, metavar="S", help="start no student after S seconds")
+    add_pool_arguments(s)
     r = sub.add_parser("report")
     r.add_argument("--out", required=True)
     r.add_argument("--markdown", default=None, help="write (or replace) the section in this page")
