@@ -23,11 +23,7 @@ from ..errors import UserError
 from . import mobilenetv2, resnet, resnetv2, shufflenet, vgg, wrn
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    **{name: getattr(resnet, name) for name in (
-        "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4",
-        "resnet32x4")},
-    **{name: getattr(wrn, name) for name in ("wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2")},
-    **{name: getattr(vgg, name) for name in ("vgg8", "vgg11", "vgg13", "vgg16", "vgg19")},
+    **resnet.ARCHS, **wrn.ARCHS, **vgg.ARCHS,
     "MobileNetV2": mobilenetv2.MobileNetV2_half,
     "ShuffleV1": shufflenet.ShuffleV1,
     "ShuffleV2": shufflenet.ShuffleV2,

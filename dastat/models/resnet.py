@@ -9,6 +9,8 @@ ImageNet).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -111,37 +113,11 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet8(**kwargs) -> ResNet:
-    return ResNet(8, [16, 16, 32, 64], "basicblock", **kwargs)
+NARROW, WIDE = [16, 16, 32, 64], [32, 64, 128, 256]
 
-
-def resnet14(**kwargs) -> ResNet:
-    return ResNet(14, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet20(**kwargs) -> ResNet:
-    return ResNet(20, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet32(**kwargs) -> ResNet:
-    return ResNet(32, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet44(**kwargs) -> ResNet:
-    return ResNet(44, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet56(**kwargs) -> ResNet:
-    return ResNet(56, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet110(**kwargs) -> ResNet:
-    return ResNet(110, [16, 16, 32, 64], "basicblock", **kwargs)
-
-
-def resnet8x4(**kwargs) -> ResNet:
-    return ResNet(8, [32, 64, 128, 256], "basicblock", **kwargs)
-
-
-def resnet32x4(**kwargs) -> ResNet:
-    return ResNet(32, [32, 64, 128, 256], "basicblock", **kwargs)
+#: The architectures this module adds to the zoo: name -> factory taking ``num_classes``/``in_channels``.
+ARCHS = {
+    **{f"resnet{depth}": partial(ResNet, depth, NARROW, "basicblock") for depth in (8, 14, 20, 32, 44, 56, 110)},
+    "resnet8x4": partial(ResNet, 8, WIDE, "basicblock"),
+    "resnet32x4": partial(ResNet, 32, WIDE, "basicblock"),
+}

@@ -9,6 +9,8 @@ ReLU), max-pooling between the first four, global average pooling and one linear
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -67,21 +69,5 @@ class VGG(nn.Module):
         return self.classifier(x)
 
 
-def vgg8(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg8"], **kwargs)
-
-
-def vgg11(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg11"], **kwargs)
-
-
-def vgg13(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg13"], **kwargs)
-
-
-def vgg16(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg16"], **kwargs)
-
-
-def vgg19(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg19"], **kwargs)
+#: The architectures this module adds to the zoo: name -> factory taking ``num_classes``/``in_channels``.
+ARCHS = {name: partial(VGG, widths) for name, widths in CONFIGS.items()}

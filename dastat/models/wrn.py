@@ -8,6 +8,8 @@ unchanged. Global pooling is adaptive: on 32×32 inputs it equals the original
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,17 +89,5 @@ class WideResNet(nn.Module):
         return self.fc(x)
 
 
-def wrn_16_1(**kwargs) -> WideResNet:
-    return WideResNet(16, 1, **kwargs)
-
-
-def wrn_16_2(**kwargs) -> WideResNet:
-    return WideResNet(16, 2, **kwargs)
-
-
-def wrn_40_1(**kwargs) -> WideResNet:
-    return WideResNet(40, 1, **kwargs)
-
-
-def wrn_40_2(**kwargs) -> WideResNet:
-    return WideResNet(40, 2, **kwargs)
+#: The architectures this module adds to the zoo: name -> factory taking ``num_classes``/``in_channels``.
+ARCHS = {f"wrn_{depth}_{width}": partial(WideResNet, depth, width) for depth in (16, 40) for width in (1, 2)}
