@@ -190,7 +190,7 @@ def markdown(found: list[dict], repro: list[dict], rows: list[dict], verdict: st
     lines += ["- command: `python scripts/validation_seeds.py students --out benchmarks/results/validation_seeds "
               "--das crop_flip,cutout,flip,identity,cutmix_pick_s --seeds resnet8=5,wrn_16_1=8 "
               "--check resnet8:identity:0 --jobs 2`; the same with `--das cutmix_pick_t,mixup,cutmix,autoaugment` and "
-              "`--seeds wrn_16_1=8`, then `--seeds resnet8=5` (stopped by hand, so those four DAs have 4 resnet8 seeds); "
+              "`--seeds wrn_16_1=8`, then `--seeds resnet8=5` (resumed in a later session: runs resume from their rows); "
               "then `... report`",
               f"- {len(rows)} students trained with each validation's own recorded options, "
               f"{seconds / 3600:.1f} CPU-hours on the project's x86_64 box (2 cores, one torch thread per student); "
