@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -380,6 +381,19 @@ def _verdict(est_rows: list[dict], null_rows: list[dict]) -> list[str]:
             "- `compare` (margin 4%) above 6% at a nominal 5% in: " + (", ".join(compare) or "none") + "."]
 
 
+# Sections of the page that other benchmarks write (bench_exact_target's real-teacher check).
+_OTHER_SECTION = re.compile(r"<!-- (\w+): begin -->.*?<!-- \1: end -->", re.S)
+
+
+def write_docs(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, keeping the sections other benchmarks wrote there."""
+    from dastat.io import atomic_write_text
+
+    old = path.read_text() if path.exists() else ""
+    blocks = [m.group(0) for m in _OTHER_SECTION.finditer(old)]
+    atomic_write_text(path, "\n\n".join([text.rstrip("\n"), *blocks]) + "\n")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=400, help="replications per cell")
@@ -396,10 +410,8 @@ def main(argv=None) -> None:
                         help="rerun the tests and the race among equal DAs; keep the estimator rows of --json")
     args = parser.parse_args(argv)
     if args.docs_only:
-        from dastat.io import atomic_write_text
-
         saved = json.loads(args.json.read_text())
-        atomic_write_text(args.docs, render(saved["estimators"], saved["nulls"], saved["meta"]))
+        write_docs(args.docs, render(saved["estimators"], saved["nulls"], saved["meta"]))
         return
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -422,9 +434,7 @@ def main(argv=None) -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"estimators": est_rows, "nulls": null_rows, "meta": meta}, indent=1))
     if args.docs:
-        from dastat.io import atomic_write_text
-
-        atomic_write_text(args.docs, render(est_rows, null_rows, meta))
+        write_docs(args.docs, render(est_rows, null_rows, meta))
 
 
 if __name__ == "__main__":
