@@ -103,13 +103,15 @@ class SectionState:
 class Statistic(SectionState):
     """One statistic: ``update`` adds observations, ``compute`` gives its :class:`Estimate`.
 
-    Subclasses define ``value(exclude=None)``, ``sections()`` (the non-empty ones) and
-    ``n``; ``name`` is the statistic's column in :data:`dastat.stats.columns.COLUMNS`
+    Subclasses define ``value(exclude=None)`` and keep a per-section ``count`` state (or
+    define ``sections()`` and ``n`` themselves); ``name`` is the statistic's column in :data:`dastat.stats.columns.COLUMNS`
     (which says its label and which direction is better). ``compute()`` always returns an
     :class:`Estimate`: :meth:`Estimate.missing` when there is too little to estimate.
     """
 
     name: str = ""
+    #: Fewer units than this give :meth:`Estimate.missing`.
+    min_units: int = 0
 
     def update(self, *args, **kwargs) -> None:
         raise NotImplementedError
@@ -119,15 +121,17 @@ class Statistic(SectionState):
         raise NotImplementedError
 
     def sections(self) -> list[int]:
-        raise NotImplementedError
+        """The non-empty sections (of a ``count`` state, unless a subclass counts otherwise)."""
+        return self.live(self.count)
 
     @property
     def n(self) -> int:
-        raise NotImplementedError
+        """How many units were added."""
+        return int(self.count.sum())
 
     def ready(self) -> bool:
         """Whether there are enough observations for an estimate."""
-        return True
+        return self.n >= self.min_units
 
     def compute(self) -> Estimate:
         if not self.ready():

@@ -61,6 +61,7 @@ class TStddev(Statistic):
     """
 
     name = "t_stddev"
+    min_units = 2
 
     def __init__(self, num_classes: int, units_per_group: float, sections: int = DEFAULT_SECTIONS):
         super().__init__(sections)
@@ -77,13 +78,6 @@ class TStddev(Statistic):
         self.total.index_add_(0, section, units)
         self.total_sq.index_add_(0, section, units * units)
 
-    @property
-    def n(self) -> int:
-        return int(self.count.sum().item())
-
-    def ready(self) -> bool:
-        return self.n >= 2
-
     def mean(self, exclude: int | None = None) -> torch.Tensor:
         return self.summed("total", exclude) / self.summed("count", exclude)
 
@@ -95,9 +89,6 @@ class TStddev(Statistic):
 
     def value(self, exclude: int | None = None) -> float:
         return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
-
-    def sections(self) -> list[int]:
-        return self.live(self.count)
 
 
 class SplitTStddev(Statistic):
@@ -120,6 +111,7 @@ class SplitTStddev(Statistic):
     """
 
     name = "t_stddev"
+    min_units = 2
 
     def __init__(self, num_classes: int, draws: int, block_size: int, sections: int = DEFAULT_SECTIONS,
                  partners: str | None = None):
@@ -157,13 +149,6 @@ class SplitTStddev(Statistic):
             for name, value in moments.items():
                 getattr(self, name)[j] += value
 
-    @property
-    def n(self) -> int:
-        return int(self.count.sum().item())
-
-    def ready(self) -> bool:
-        return self.n >= 2
-
     def variance(self, exclude: int | None = None) -> torch.Tensor:
         """Per-class variance of one block mean: image component plus draw component."""
         count = self.summed("count", exclude)
@@ -177,12 +162,11 @@ class SplitTStddev(Statistic):
     def value(self, exclude: int | None = None) -> float:
         return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
 
-    def sections(self) -> list[int]:
-        return self.live(self.count)
-
 
 class MeanStat(Statistic):
     """The mean of a scalar observed per item, with a jackknife interval over the sections."""
+
+    min_units = 1
 
     def __init__(self, sections: int = DEFAULT_SECTIONS):
         super().__init__(sections)
@@ -195,18 +179,8 @@ class MeanStat(Statistic):
         self.count.index_add_(0, section, torch.ones_like(values))
         self.sum.index_add_(0, section, values)
 
-    @property
-    def n(self) -> int:
-        return int(self.count.sum())
-
-    def ready(self) -> bool:
-        return self.n > 0
-
     def value(self, exclude: int | None = None) -> float:
         return float(self.summed("sum", exclude) / self.summed("count", exclude))
-
-    def sections(self) -> list[int]:
-        return self.live(self.count)
 
 
 class TeacherEntropy(MeanStat):
