@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 import dastat
 from dastat.augment import create
@@ -93,6 +94,16 @@ def fast_runs(teacher, data, seeds: int) -> dict[str, list[dict]]:
     return runs
 
 
+def paper_run(teacher, data, epochs: int, path: Path) -> dict:
+    """The paper protocol for identity and flip over ``epochs`` epochs, saved to ``path``."""
+    start = time.perf_counter()
+    ranking = dastat.rank(list(DAS), teacher, data, protocol="paper", epochs=epochs, seed=0, progress=False)
+    saved = {"epochs": epochs, "total_forward": ranking.total_forward, "seconds": time.perf_counter() - start,
+             "records": ranking.to_records()}
+    atomic_write_text(path, json.dumps(saved, allow_nan=False) + "\n")
+    return saved
+
+
 def summarise(target: dict, runs: list[dict], paper: dict | None, n_train: int) -> dict:
     truth = target["target"]
     rel = np.array([r["t_stddev"] / truth - 1 for r in runs])
@@ -115,8 +126,9 @@ def render(summary: dict) -> str:
              f"{summary['passes']} passes of {summary['n_train']:,} images with fresh base views and draws, on the "
              f"bundled teacher; {summary['machine']}, {summary['seconds']:.0f} s. The fast protocol ran "
              f"{summary['seeds']} times (seeds 0–{summary['seeds'] - 1}, default stop); the paper protocol's row is "
-             f"its saved {summary['paper_epochs']}-epoch run (one run).", "",
-             "| DA | exact target (± se) | fast: bias | fast: 95% coverage | fast: mean images | paper run (95% CI) "
+             f"one {summary['paper_epochs']}-epoch run ({summary.get('paper_source', 'saved')}"
+             + (f", {summary['paper_seconds']:.0f} s" if "paper_seconds" in summary else "") + ").", "",
+             "| DA | exact target (± se) | fast: bias | fast: 95% intervals containing it (95% CI) | fast: mean images | paper run (95% CI) "
              "| paper − target | target inside the paper's CI? |", "|---|---|---|---|---|---|---|---|"]
     for da, r in summary["rows"].items():
         paper = (f"{r['paper']:.5f} [{r['paper_ci'][0]:.5f}, {r['paper_ci'][1]:.5f}] | "
@@ -124,12 +136,19 @@ def render(summary: dict) -> str:
                  if "paper" in r else "– | – | –")
         lines.append(f"| {da} | {r['target']:.6f} ± {100 * r['se'] / r['target']:.2f}% | "
                      f"{100 * r['fast_bias']:+.2f}% ± {100 * r['fast_bias_se']:.2f}% | "
-                     f"{100 * r['fast_coverage']:.1f}% ± {100 * r['fast_coverage_se']:.1f}% | "
+                     f"{_coverage(r['fast_coverage'], r['fast_runs'])} | "
                      f"{r['fast_images']:,.0f} | {paper} |")
     fpc = max(1 - r["paper_target_fpc"] / r["target"] for r in summary["rows"].values())
     lines += ["", f"The paper's groups partition each epoch's images, which lowers its target by at most "
               f"{100 * fpc:.2f}% (finite population); that does not change the last column."]
     return "\n".join(lines)
+
+
+def _coverage(share: float, runs: int) -> str:
+    """``k/n`` with its exact (Clopper–Pearson) 95% interval: a binomial standard error says nothing at 0 or n."""
+    hits = round(share * runs)
+    ci = stats.binomtest(hits, runs).proportion_ci()
+    return f"{hits}/{runs} [{100 * ci.low:.1f}%, {100 * ci.high:.1f}%]"
 
 
 def write_docs(path: Path, summary: dict) -> None:
@@ -147,7 +166,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=3, help="passes over the training split for the target")
     parser.add_argument("--seeds", type=int, default=60, help="fast-protocol runs")
-    parser.add_argument("--paper-from", type=Path, default=Path("benchmarks/results/protocols_paper_ranking.json"))
+    parser.add_argument("--paper-from", type=Path, default=Path("benchmarks/results/protocols_paper_ranking.json"),
+                        help="a saved paper-protocol ranking to compare (bench_protocols' nine-DA run)")
+    parser.add_argument("--paper-epochs", type=int, default=None,
+                        help="run the paper protocol for identity and flip for this many epochs here, and save it "
+                             "beside --json (instead of --paper-from)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the target and the fast runs from --json (only the paper side is redone)")
     parser.add_argument("--images", type=int, default=None, help="only the first N training images (a quick check)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/exact_target.json"))
@@ -161,17 +186,31 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     data = load_data()
     teacher = dastat.load_teacher(None, data=data)
-    targets = population(teacher, data, args.passes, args.images)
-    runs = fast_runs(teacher, data, args.seeds)
-    saved = json.loads(args.paper_from.read_text()) if args.paper_from.exists() else None
+    previous = json.loads(args.json.read_text()) if args.reuse else None
+    if previous:
+        targets, runs = {da: previous["rows"][da] for da in DAS}, previous["runs"]
+    else:
+        targets, runs = population(teacher, data, args.passes, args.images), fast_runs(teacher, data, args.seeds)
+    seconds = time.perf_counter() - start
+    if args.paper_epochs:
+        saved = paper_run(teacher, data, args.paper_epochs, args.json.with_name(args.json.stem + "_paper.json"))
+    else:
+        saved = json.loads(args.paper_from.read_text()) if args.paper_from.exists() else None
     paper = {r["da"]: r for r in saved["records"]} if saved else {}
     n_train = min(args.images or len(data.train), len(data.train))
     summary = {"passes": args.passes, "seeds": args.seeds, "n_train": n_train,
                "paper_epochs": saved["epochs"] if saved else None,
+               "paper_source": "this benchmark, identity and flip only" if args.paper_epochs else
+               "bench_protocols' nine-DA run",
                "machine": f"{platform.machine()}, {args.threads} torch threads, torch {torch.__version__}",
                "rows": {da: summarise(targets[da], runs[da], paper.get(da), n_train) for da in DAS},
                "runs": runs}
-    summary["seconds"] = time.perf_counter() - start
+    if previous:
+        summary.update({k: previous[k] for k in ("passes", "seeds", "machine")}, seconds=previous["seconds"])
+    else:
+        summary["seconds"] = seconds
+    if args.paper_epochs:
+        summary["paper_seconds"] = saved["seconds"]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
     print(render(summary))
