@@ -29,10 +29,10 @@ import contextlib
 import torch
 
 from ..errors import UserError
-from .base import AugmentContext, AugmentResult, Augmentation
+from .base import AugmentContext, AugmentResult
 from .entries import Entry, params_of
 from .library import from_stage, library_rng, recording, to_stage
-from .wrap import _check, draw_seed
+from .wrap import SeedDrawing, _check
 
 #: The first section of each kind of timm augmentation string.
 POLICY_KINDS = ("rand", "augmix", "original", "originalr", "v0", "v0r", "3a")
@@ -71,7 +71,7 @@ def _posterize_to_zero_bits():
         ImageOps.posterize = original
 
 
-class TimmPolicy(Augmentation):
+class TimmPolicy(SeedDrawing):
     """A timm augmentation string (RandAugment, AugMix, AutoAugment), applied image by image on PIL images."""
 
     name = "timm"
@@ -92,9 +92,6 @@ class TimmPolicy(Augmentation):
             self._policies[side, channels] = _build_policy(self.config, side, tuple(mean)[:channels])
         return self._policies[side, channels]
 
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
-
     def apply(self, x, y, params):
         from torchvision.transforms.v2 import functional as F
 
@@ -107,7 +104,7 @@ class TimmPolicy(Augmentation):
                              y, dict(params))
 
 
-class TimmMixup(Augmentation):
+class TimmMixup(SeedDrawing):
     """timm's Mixup/CutMix with its arguments; image i's partner is image N-1-i."""
 
     name = "timm"
@@ -133,9 +130,6 @@ class TimmMixup(Augmentation):
             raise ValueError("its cutmix_minmax must be two fractions of the side, e.g. [0.2, 0.8]") from None
         self.shared_randomness = self.mixup.mode == "batch"
 
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
-
     def apply(self, x, y, params):
         n = x.shape[0]
         if n % 2:
@@ -153,7 +147,7 @@ class TimmMixup(Augmentation):
                              labels if y is not None else None, out_params)
 
 
-class TimmRandomErasing(Augmentation):
+class TimmRandomErasing(SeedDrawing):
     """timm's RandomErasing, on the normalised batch, each image drawn on its own."""
 
     name = "timm"
@@ -163,9 +157,6 @@ class TimmRandomErasing(Augmentation):
         from timm.data.random_erasing import RandomErasing
 
         self.erasing = RandomErasing(**{**kwargs, "device": "cpu"})
-
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
 
     def apply(self, x, y, params):
         self.erasing.device = x.device  # timm makes its noise on this device

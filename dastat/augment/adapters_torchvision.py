@@ -31,10 +31,10 @@ import inspect
 import torch
 
 from ..errors import UserError
-from .base import AugmentContext, AugmentResult, Augmentation
+from .base import AugmentContext, AugmentResult
 from .entries import Entry, params_of, summary_of
 from .library import from_stage, library_rng, recording, to_stage
-from .wrap import TransformAugmentation, _check, draw_seed
+from .wrap import SeedDrawing, TransformAugmentation, _check
 
 #: Transforms that do not work on the images as dastat holds them (see :data:`~dastat.augment.library.STAGES`).
 STAGE = {"RandomErasing": "normalized", "GaussianNoise": "float"}
@@ -58,7 +58,7 @@ class TorchvisionTransform(TransformAugmentation):
         return AugmentResult(_check(from_stage(out, x, self.stage, self.context), x, self.name), y, dict(params))
 
 
-class TorchvisionMixing(Augmentation):
+class TorchvisionMixing(SeedDrawing):
     """torchvision v2's CutMix or MixUp on the batch and its labels, on floats in [0, 1]."""
 
     name = "tv"
@@ -69,9 +69,6 @@ class TorchvisionMixing(Augmentation):
         super().__init__(context)
         self.transform = transform
         self._num_classes_given = transform.num_classes is not None
-
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
 
     def apply(self, x, y, params):
         if y is None:

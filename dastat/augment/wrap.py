@@ -49,7 +49,15 @@ def _check(out: torch.Tensor, x: torch.Tensor, who: str) -> torch.Tensor:
     return out
 
 
-class TransformAugmentation(Augmentation):
+class SeedDrawing(Augmentation):
+    """A DA whose one random draw is a seed (:func:`draw_seed`), from which ``apply`` runs a library's own
+    randomness."""
+
+    def sample(self, x, y=None, *, generator=None):
+        return draw_seed(generator)
+
+
+class TransformAugmentation(SeedDrawing):
     """A torchvision v2 transform applied to the batch (one draw) or image by image."""
 
     name = "transform"
@@ -70,9 +78,6 @@ class TransformAugmentation(Augmentation):
         self.mixes, self.deterministic = mixes, deterministic
         self.shared_randomness = shared_randomness and not self.per_sample
 
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
-
     def apply(self, x, y, params):
         with seeded_global_rng(params["seed"], x.device):
             src = x.clone()  # transforms are trusted with a copy, never with the caller's batch
@@ -80,7 +85,7 @@ class TransformAugmentation(Augmentation):
         return AugmentResult(_check(out, x, self.name), y, dict(params))
 
 
-class FunctionAugmentation(Augmentation):
+class FunctionAugmentation(SeedDrawing):
     """A callable on a batch: ``fn(x, [y], [generator=g], **kwargs)``.
 
     It may return the new batch, ``(x, y)``, or an :class:`AugmentResult`.
@@ -104,9 +109,6 @@ class FunctionAugmentation(Augmentation):
         names = inspect.signature(fn).parameters
         self._takes_y = "y" in names
         self._takes_generator = "generator" in names
-
-    def sample(self, x, y=None, *, generator=None):
-        return draw_seed(generator)
 
     def apply(self, x, y, params):
         args = (x, y) if self._takes_y else (x,)
