@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import math
 import re
 from typing import Any
 
@@ -164,6 +165,18 @@ def _grid_fail(grid: str, why: str) -> UserError:
     return UserError(f"cannot read the grid {shown!r}: {why}")
 
 
+def _bar_values(value: ast.AST) -> list[ast.AST]:
+    """The values of ``a|b|c``, left to right (it parses as ``(a|b)|c``); a value without bars is its own one."""
+    values, stack = [], [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, ast.BinOp) and isinstance(v.op, ast.BitOr):
+            stack += [v.right, v.left]
+        else:
+            values.append(v)
+    return values
+
+
 def _alternatives(node: ast.AST, grid: str) -> list[ast.AST]:
     """Every variant of a step (or ``+`` composition) whose keyword values may hold ``a|b`` alternatives."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -174,16 +187,8 @@ def _alternatives(node: ast.AST, grid: str) -> list[ast.AST]:
                                "give each DA its own --da")
     if not isinstance(node, ast.Call):
         return [node]
-    choices = []
-    for kw in node.keywords:
-        values, stack = [], [kw.value]
-        while stack:  # a|b|c is ((a|b)|c): flatten it, left to right
-            v = stack.pop()
-            if isinstance(v, ast.BinOp) and isinstance(v.op, ast.BitOr):
-                stack += [v.right, v.left]
-            else:
-                values += _alternatives(v, grid) if isinstance(v, (ast.Call, ast.BinOp)) else [v]
-        choices.append([ast.keyword(kw.arg, v) for v in values])
+    choices = [[ast.keyword(kw.arg, variant) for v in _bar_values(kw.value) for variant in _alternatives(v, grid)]
+               for kw in node.keywords]
     return [ast.Call(node.func, [], list(kws)) for kws in itertools.product(*choices)]
 
 
@@ -193,17 +198,7 @@ def _count(node: ast.AST) -> int:
         return _count(node.left) * _count(node.right)
     if not isinstance(node, ast.Call):
         return 1
-    total = 1
-    for kw in node.keywords:
-        values, stack = 0, [kw.value]
-        while stack:
-            v = stack.pop()
-            if isinstance(v, ast.BinOp) and isinstance(v.op, ast.BitOr):
-                stack += [v.right, v.left]
-            else:
-                values += _count(v) if isinstance(v, (ast.Call, ast.BinOp)) else 1
-        total *= values
-    return total
+    return math.prod(sum(_count(v) for v in _bar_values(kw.value)) for kw in node.keywords)
 
 
 def expand_grid(grid: str) -> list[str]:
