@@ -203,30 +203,27 @@ def geometric(x: torch.Tensor, op_ids: torch.Tensor, magnitudes: torch.Tensor) -
     return warp(x, inverse_affine(angle, translate, shear, center))
 
 
+#: How each non-geometric operation applies its per-image magnitudes (identity ignores them).
+_NON_GEOMETRIC = {
+    "Identity": lambda x, m: x,
+    "Brightness": lambda x, m: brightness(x, 1.0 + m),
+    "Color": lambda x, m: saturation(x, 1.0 + m),
+    "Contrast": lambda x, m: contrast(x, 1.0 + m),
+    "Sharpness": lambda x, m: sharpness(x, 1.0 + m),
+    "Posterize": lambda x, m: posterize(x, m.long()),
+    "Solarize": lambda x, m: solarize(x, _bound(x.dtype) * m),
+    "AutoContrast": lambda x, m: autocontrast(x),
+    "Equalize": lambda x, m: equalize(x),
+    "Invert": lambda x, m: invert(x),
+}
+
+
 def apply_op(x: torch.Tensor, op: int, magnitudes: torch.Tensor) -> torch.Tensor:
     """Apply one non-geometric operation (by id) to every image, with per-image magnitudes."""
     name = OPS[op]
-    if name == "Identity":
-        return x
-    if name == "Brightness":
-        return brightness(x, 1.0 + magnitudes)
-    if name == "Color":
-        return saturation(x, 1.0 + magnitudes)
-    if name == "Contrast":
-        return contrast(x, 1.0 + magnitudes)
-    if name == "Sharpness":
-        return sharpness(x, 1.0 + magnitudes)
-    if name == "Posterize":
-        return posterize(x, magnitudes.long())
-    if name == "Solarize":
-        return solarize(x, _bound(x.dtype) * magnitudes)
-    if name == "AutoContrast":
-        return autocontrast(x)
-    if name == "Equalize":
-        return equalize(x)
-    if name == "Invert":
-        return invert(x)
-    raise ValueError(f"{name} is a geometric operation; use geometric()")
+    if name not in _NON_GEOMETRIC:
+        raise ValueError(f"{name} is a geometric operation; use geometric()")
+    return _NON_GEOMETRIC[name](x, magnitudes)
 
 
 def apply_ops(x: torch.Tensor, op_ids: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
