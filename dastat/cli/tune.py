@@ -82,14 +82,14 @@ def _refuse_no_evidence(result) -> None:
 
 
 def _table(result) -> str:
+    from ..display import text_table
+
     header = ["candidate", "T. stddev", "95% CI", "status", "eliminated after", "forwards"]
     num = lambda v: "–" if v is None else f"{v:.5f}"  # noqa: E731
     rows = [[r["candidate"], num(r["t_stddev"]), f"[{num(r['t_stddev_ci'][0])}, {num(r['t_stddev_ci'][1])}]",
              r["status"], "–" if r["eliminated_after"] is None else f"{r['eliminated_after']:,}",
              f"{r['n_forward']:,}"] for r in result.records]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-                     for cells in [header, ["-" * w for w in widths], *rows])
+    return text_table(header, rows, left=(0, 3), rule=True)
 
 
 def _emit(result, args: argparse.Namespace, record: dict) -> None:
