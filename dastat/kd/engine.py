@@ -96,23 +96,19 @@ def epoch_indices(s: Setup, epoch: int) -> torch.Tensor:
     return s.train_indices[torch.tensor(list(sampler), dtype=torch.long)]
 
 
-def progress_bar(total: int, initial: int, desc: str, enabled: bool):
-    """A tqdm bar on a terminal, a line every 30 s in a log (:func:`dastat.progress.progress_bar`), or None."""
-    from ..progress import progress_bar as bar
-
-    return bar(total, desc, enabled=enabled, initial=initial)
-
-
 def train_one_epoch(s: Setup, epoch: int, state: EpochState, *, stop: StopFlag, total_steps: int,
                     progress: bool = True, on_step: Callable[[int, int], None] | None = None) -> tuple[bool, int]:
     """Run the steps of ``epoch`` from ``state.step`` on; returns (interrupted, total steps so far).
 
     ``on_step(epoch, step)`` is called after every optimiser step (``step`` counts from 1).
     """
+    from ..progress import progress_bar
+
     cfg, bs = s.cfg, s.cfg.batch_size
     indices = epoch_indices(s, epoch)
     batches = s.data.train.batches(bs, indices=indices[state.step * bs:], drop_last=True)
-    bar = progress_bar(s.steps_per_epoch, state.step, f"epoch {epoch + 1}/{cfg.epochs}", progress and s.rank == 0)
+    bar = progress_bar(s.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress and s.rank == 0,
+                       initial=state.step)
     pending: list[torch.Tensor] = []
     sync_every = 1 if s.device.type == "cpu" else 25
     interrupted, t0 = False, time.perf_counter()
