@@ -39,8 +39,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Rank data augmentations for knowledge distillation from the teacher alone.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         try:
             module = importlib.import_module(f"{__name__}.{name}")

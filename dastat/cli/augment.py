@@ -29,8 +29,7 @@ COMMANDS = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("augment", help=COMMANDS["augment"],
                        description="Inspect the data augmentations dastat knows.")
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     lp = actions.add_parser("list", help="every DA with its parameters and defaults",
                             description="Print every registered DA, its parameters with defaults, and what it does.")

@@ -22,8 +22,7 @@ COMMANDS = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("zoo", help=COMMANDS["zoo"],
                                    description="List the model zoo, or describe a teacher checkpoint.")
-    sub = parser.add_subparsers(dest="zoo_command", metavar="ACTION")
-    sub.required = True
+    sub = parser.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
 
     lister = sub.add_parser("list", help="architectures and their parameter counts")
     lister.add_argument("--num-classes", type=positive_int, default=100, help="classes to count parameters for (default 100)")
