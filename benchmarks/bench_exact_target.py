@@ -10,13 +10,16 @@ that variance is computed directly, from every one of the 60,000 training images
 
 * the fast protocol (pair units, default stop) over ``--seeds`` seeds: the relative bias
   of its estimate and the share of its 95% intervals that contain the target;
-* the paper protocol's saved run (``--paper-from``; one run, its own interval).
+* the paper protocol: a run made here for identity and flip (``--paper-epochs``) and saved runs
+  (``--paper-from``), each against its own interval.
 
 Within one epoch the paper's groups partition the training split, so their image part
 has a finite-population factor ``(N − 320)/(N − 1)``: it lowers the paper's target by at
 most 0.27% (less, since base views and draws are fresh), shown beside it.
 
-    python benchmarks/bench_exact_target.py --passes 3 --seeds 60 --docs docs/calibration.md
+    python benchmarks/bench_exact_target.py --passes 3 --seeds 40 --threads 1 --docs docs/calibration.md
+    python benchmarks/bench_exact_target.py --reuse --paper-epochs 10 --threads 1 \
+        --paper-from benchmarks/results/protocols_paper_ranking.json --docs docs/calibration.md
 """
 
 from __future__ import annotations
@@ -99,9 +102,20 @@ def paper_run(teacher, data, epochs: int, path: Path) -> dict:
     start = time.perf_counter()
     ranking = dastat.rank(list(DAS), teacher, data, protocol="paper", epochs=epochs, seed=0, progress=False)
     saved = {"epochs": epochs, "total_forward": ranking.total_forward, "seconds": time.perf_counter() - start,
-             "records": ranking.to_records()}
+             "records": ranking.to_records(), "source": "this benchmark, identity and flip only"}
     atomic_write_text(path, json.dumps(saved, allow_nan=False) + "\n")
     return saved
+
+
+def _paper_rows(saved: dict, targets: dict) -> dict:
+    """A further paper run, summarised per DA against the target: its value, interval and whether it holds it."""
+    rows = {}
+    for r in saved["records"]:
+        if r["da"] in targets:
+            truth, (low, high) = targets[r["da"]]["target"], r["t_stddev_ci"]
+            rows[r["da"]] = {"value": r["t_stddev"], "ci": [low, high], "inside": bool(low <= truth <= high),
+                             "relative": r["t_stddev"] / truth - 1}
+    return {"epochs": saved["epochs"], "source": saved["source"], "rows": rows}
 
 
 def summarise(target: dict, runs: list[dict], paper: dict | None, n_train: int) -> dict:
@@ -126,8 +140,8 @@ def render(summary: dict) -> str:
              f"{summary['passes']} passes of {summary['n_train']:,} images with fresh base views and draws, on the "
              f"bundled teacher; {summary['machine']}, {summary['seconds']:.0f} s. The fast protocol ran "
              f"{summary['seeds']} times (seeds 0–{summary['seeds'] - 1}, default stop); the paper protocol's row is "
-             f"one {summary['paper_epochs']}-epoch run ({summary.get('paper_source', 'saved')}"
-             + (f", {summary['paper_seconds']:.0f} s" if "paper_seconds" in summary else "") + ").", "",
+             f"one {summary['paper_epochs']}-epoch run ({summary['paper_source']}, {summary['paper_seconds']:.0f} s).",
+             "",
              "| DA | exact target (± se) | fast: bias | fast: 95% intervals containing it (95% CI) | fast: mean images | paper run (95% CI) "
              "| paper − target | target inside the paper's CI? |", "|---|---|---|---|---|---|---|---|"]
     for da, r in summary["rows"].items():
@@ -138,6 +152,11 @@ def render(summary: dict) -> str:
                      f"{100 * r['fast_bias']:+.2f}% ± {100 * r['fast_bias_se']:.2f}% | "
                      f"{_coverage(r['fast_coverage'], r['fast_runs'])} | "
                      f"{r['fast_images']:,.0f} | {paper} |")
+    for other in summary["other_papers"]:
+        read = "; ".join(f"{da} {r['value']:.5f} [{r['ci'][0]:.5f}, {r['ci'][1]:.5f}], {100 * r['relative']:+.2f}%"
+                         f" ({'inside' if r['inside'] else '**outside**'} its interval)"
+                         for da, r in other["rows"].items())
+        lines += ["", f"The paper protocol's {other['epochs']}-epoch run in {other['source']} read: {read}."]
     fpc = max(1 - r["paper_target_fpc"] / r["target"] for r in summary["rows"].values())
     lines += ["", f"The paper's groups partition each epoch's images, which lowers its target by at most "
               f"{100 * fpc:.2f}% (finite population); that does not change the last column."]
@@ -166,11 +185,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=3, help="passes over the training split for the target")
     parser.add_argument("--seeds", type=int, default=60, help="fast-protocol runs")
-    parser.add_argument("--paper-from", type=Path, default=Path("benchmarks/results/protocols_paper_ranking.json"),
-                        help="a saved paper-protocol ranking to compare (bench_protocols' nine-DA run)")
+    parser.add_argument("--paper-from", type=Path, nargs="*",
+                        default=[Path("benchmarks/results/protocols_paper_ranking.json")],
+                        help="saved paper-protocol rankings to compare (bench_protocols' nine-DA run, or an earlier "
+                             "--paper-epochs run); the first is the table's row, the others are listed below it")
     parser.add_argument("--paper-epochs", type=int, default=None,
-                        help="run the paper protocol for identity and flip for this many epochs here, and save it "
-                             "beside --json (instead of --paper-from)")
+                        help="run the paper protocol for identity and flip for this many epochs here, save it "
+                             "beside --json, and make it the table's row")
     parser.add_argument("--reuse", action="store_true",
                         help="take the target and the fast runs from --json (only the paper side is redone)")
     parser.add_argument("--images", type=int, default=None, help="only the first N training images (a quick check)")
@@ -192,16 +213,19 @@ def main(argv=None) -> int:
     else:
         targets, runs = population(teacher, data, args.passes, args.images), fast_runs(teacher, data, args.seeds)
     seconds = time.perf_counter() - start
-    if args.paper_epochs:
-        saved = paper_run(teacher, data, args.paper_epochs, args.json.with_name(args.json.stem + "_paper.json"))
-    else:
-        saved = json.loads(args.paper_from.read_text()) if args.paper_from.exists() else None
+    papers = [paper_run(teacher, data, args.paper_epochs, args.json.with_name(args.json.stem + "_paper.json"))
+              ] if args.paper_epochs else []
+    for path in args.paper_from:
+        saved = json.loads(path.read_text())
+        saved.setdefault("source", "bench_protocols (the nine DAs)")
+        papers.append(saved)
+    saved = papers[0] if papers else None
     paper = {r["da"]: r for r in saved["records"]} if saved else {}
     n_train = min(args.images or len(data.train), len(data.train))
     summary = {"passes": args.passes, "seeds": args.seeds, "n_train": n_train,
                "paper_epochs": saved["epochs"] if saved else None,
-               "paper_source": "this benchmark, identity and flip only" if args.paper_epochs else
-               "bench_protocols' nine-DA run",
+               "paper_source": saved["source"] if saved else None, "paper_seconds": saved["seconds"] if saved else None,
+               "other_papers": [_paper_rows(other, targets) for other in papers[1:]],
                "machine": f"{platform.machine()}, {args.threads} torch threads, torch {torch.__version__}",
                "rows": {da: summarise(targets[da], runs[da], paper.get(da), n_train) for da in DAS},
                "runs": runs}
@@ -209,8 +233,6 @@ def main(argv=None) -> int:
         summary.update({k: previous[k] for k in ("passes", "seeds", "machine")}, seconds=previous["seconds"])
     else:
         summary["seconds"] = seconds
-    if args.paper_epochs:
-        summary["paper_seconds"] = saved["seconds"]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
     print(render(summary))
