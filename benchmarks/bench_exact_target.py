@@ -42,6 +42,9 @@ from dastat.data import load_data
 from dastat.io import atomic_write_text
 from dastat.seeding import generator
 
+sys.path.insert(0, str(Path(__file__).parent))
+from doc_sections import write_section  # noqa: E402
+
 GROUP = 320
 SECTIONS = 32
 DAS = ("identity", "flip")
@@ -171,14 +174,7 @@ def _coverage(share: float, runs: int) -> str:
 
 
 def write_docs(path: Path, summary: dict) -> None:
-    """Put :func:`render` between the markers of ``path`` (appended when they are absent)."""
-    text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{render(summary)}\n{END}"
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
+    write_section(path, BEGIN, END, render(summary))
 
 
 def main(argv=None) -> int:

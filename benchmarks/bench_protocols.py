@@ -51,6 +51,9 @@ from dastat.io import atomic_write_text
 from dastat.scoring import DEFAULT_MAX_IMAGES, Ranking
 from dastat.stats.accumulators import DEFAULT_SECTIONS, leave_one_out, ratio_jackknife, t_interval
 
+sys.path.insert(0, str(Path(__file__).parent))
+from doc_sections import write_section  # noqa: E402
+
 BATCH_RANDOM = ("mixup", "cutmix", "cutout", "autoaugment")
 WIDTH = 0.01  # the relative half-width at which the estimators' forwards are compared
 
@@ -150,10 +153,7 @@ def _render_estimators(summary: dict) -> list[str]:
 
 def write_docs(path: str, summary: dict) -> None:
     """Replace the text between the markers of ``path`` with :func:`render` of ``summary``."""
-    text = Path(path).read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(path, f"{head}{BEGIN}\n{render(summary)}\n{END}{tail}")
+    write_section(path, BEGIN, END, render(summary))
 
 
 def _rank(args, teacher, data, **options):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_calibration as bc  # noqa: E402  (the synthetic teacher and its DA kinds)
+from doc_sections import write_section  # noqa: E402
 
 from dastat.io import atomic_write_text  # noqa: E402
 
@@ -119,11 +119,7 @@ def render(summary: dict) -> str:
 
 
 def write_docs(path: Path, summary: dict) -> None:
-    text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{render(summary)}\n{END}"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = pattern.sub(lambda _: block, text) if BEGIN in text else text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
+    write_section(path, BEGIN, END, render(summary))
 
 
 def main(argv=None) -> int:
