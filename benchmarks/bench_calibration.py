@@ -206,13 +206,16 @@ def summarise(runs: list[dict], true_t: float, where: str) -> dict:
             "reps": len(runs), "blocks": float(np.mean([r["stop_blocks"] for r in runs])) if where == "stop" else None}
 
 
-def estimator_cells(reps: int, truth_blocks: int, seed: int, kinds=KINDS, paper_groups: int = 1875) -> list[dict]:
-    """Bias and coverage of every estimator on every DA kind, at the stop and at the budget."""
+def estimator_cells(reps: int, truth_blocks: int, seed: int, kinds=KINDS, paper_groups: int = 1875,
+                    estimators=None) -> list[dict]:
+    """Bias and coverage of every estimator (or of ``estimators``) on every DA kind, at the stop and at the budget."""
     config, rows = ScoreConfig(), []
-    for n, kind in enumerate(kinds):
-        rng = np.random.default_rng([seed, n])
+    for kind in kinds:
+        rng = np.random.default_rng([seed, KINDS.index(kind)])
         true_t, true_se = truth(kind, rng, truth_blocks)
         for estimator in ESTIMATORS.get(kind, DEFAULT_ESTIMATORS):
+            if estimators and estimator not in estimators:
+                continue
             runs = [paper_replication(kind, rng, paper_groups) if estimator == "paper"
                     else fast_replication(kind, estimator, rng, config) for _ in range(reps)]
             print(f"{kind} {estimator}: {reps} replications", file=sys.stderr, flush=True)
@@ -332,12 +335,15 @@ def render(est_rows: list[dict], null_rows: list[dict], meta: dict) -> str:
              "and how the truth is computed). " + meta["note"], "",
              f"Command: `{meta['command']}`; {meta['seconds']:.0f} s on the project's 2-core CPU box, one thread"
              + (f"; the tests among equal DAs rerun by `{meta['nulls_command']}` ({meta['nulls_seconds']:.0f} s)"
-                if "nulls_command" in meta else "") + ".", "",
+                if "nulls_command" in meta else "")
+             + (f"; the rows of {', '.join(meta['rows_rerun'])} rerun by `{meta['rows_command']}` "
+                f"({meta['rows_seconds']:.0f} s)" if "rows_command" in meta else "") + ".", "",
              "## T. stddev: relative bias and 95% coverage", "",
              "Bias is the mean of estimate / truth − 1 over the replications (± its Monte Carlo standard error; the",
              "truth's own relative error in the last column); coverage is the share of 95% intervals that contain",
              "the truth (± binomial standard error). `stop` is the fast protocol's default stop (±1% or the budget",
-             "of 32,768 images), `budget` runs every replication to the budget; `paper` is "
+             "of 32,768 images; a split estimate not before 192 blocks), `budget` runs every replication to the",
+             "budget; `paper` is "
              f"{meta['paper_groups']:,} groups of 5 independent blocks.", "",
              "The targets: |bias| ≤ 0.2% and coverage in [93%, 97%]; `meets?` says whether the row is within",
              "them up to two Monte Carlo errors (bias: its own and the truth's).", "",
@@ -406,6 +412,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/calibration.json"))
     parser.add_argument("--note", default="")
     parser.add_argument("--docs-only", action="store_true", help="only rewrite --docs from the saved --json")
+    parser.add_argument("--estimators", nargs="*", default=None,
+                        help="rerun only these estimators' rows (of --kinds); keep the other rows and the nulls")
     parser.add_argument("--nulls-only", action="store_true",
                         help="rerun the tests and the race among equal DAs; keep the estimator rows of --json")
     args = parser.parse_args(argv)
@@ -415,6 +423,9 @@ def main(argv=None) -> None:
         return
     torch.set_num_threads(1)
     start = time.perf_counter()
+    if args.estimators:
+        rerun_rows(args, argv)
+        return
     saved = json.loads(args.json.read_text()) if args.nulls_only else None
     est_rows = saved["estimators"] if saved else estimator_cells(args.reps, args.truth_blocks, args.seed, args.kinds,
                                                                   args.paper_groups)
@@ -435,6 +446,22 @@ def main(argv=None) -> None:
     args.json.write_text(json.dumps({"estimators": est_rows, "nulls": null_rows, "meta": meta}, indent=1))
     if args.docs:
         write_docs(args.docs, render(est_rows, null_rows, meta))
+
+
+def rerun_rows(args, argv) -> None:
+    """Rerun some estimators' rows in place in the saved table (the truths are drawn as the full run draws them)."""
+    start = time.perf_counter()
+    saved = json.loads(args.json.read_text())
+    fresh = estimator_cells(args.reps, args.truth_blocks, args.seed, args.kinds, args.paper_groups, args.estimators)
+    key = {(r["kind"], r["estimator"], r["at"]): r for r in fresh}
+    rows = [key.pop((r["kind"], r["estimator"], r["at"]), r) for r in saved["estimators"]]
+    meta = dict(saved["meta"], rows_command="python benchmarks/bench_calibration.py " + " ".join(argv or sys.argv[1:]),
+                rows_seconds=time.perf_counter() - start,
+                rows_rerun=sorted({f"{r['kind']}/{r['estimator']}" for r in fresh}))
+    saved.update(estimators=rows + list(key.values()), meta=meta)
+    args.json.write_text(json.dumps(saved, indent=1))
+    if args.docs:
+        write_docs(args.docs, render(saved["estimators"], saved["nulls"], meta))
 
 
 if __name__ == "__main__":

@@ -373,6 +373,8 @@ def test_torchrun_two_processes_stop_where_one_does(tmp_path, command):
         key = "da" if "da" in one else "candidate"
         assert one[key] == two[key] and one["n_forward"] == two["n_forward"]
         assert two["t_stddev"] == pytest.approx(one["t_stddev"], rel=1e-9)
+        if command[0] == "score":  # the interval too: the split estimate's shape gathers every process's blocks
+            assert two["t_stddev_ci"] == pytest.approx(one["t_stddev_ci"], rel=1e-9)
     assert runs[1][0]["n_forward"] == 7 * 5 * 64 or command[0] == "tune" or command[2] != "cutmix"
 
 

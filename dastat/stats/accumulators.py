@@ -171,6 +171,37 @@ def ratio_jackknife(numerator: Mapping[int | None, float], denominator: Mapping[
     return jackknife(lambda j: numerator[j] / denominator[j] - 1, sections)
 
 
+def skew_interval(estimate: float, se: float, n_sections: int, skew: float, excess_kurtosis: float, n: int,
+                  level: float = 0.95) -> tuple[float, float]:
+    """A Student-t interval that respects the shape of the ``n`` i.i.d. influence values behind the estimate.
+
+    Their skewness ``skew`` moves the interval by Hall's (1992) cubic transformation of the t statistic,
+    ``g(x) = x + γx²/3 + γ²x³/27 + γ/(6n)`` on ``x = t/√n``, inverted in closed form; their excess kurtosis
+    lowers the quantile's degrees of freedom from ``n_sections − 1`` to those of a variance estimate with
+    that kurtosis, ``2 / (2/(n_sections − 1) + κ/n)``. With ``skew = κ = 0`` it is :func:`t_interval`.
+
+    >>> [round(v, 4) for v in skew_interval(1.0, 0.1, 32, 0.0, 0.0, 200)]
+    [0.796, 1.204]
+    >>> [round(v, 4) for v in skew_interval(1.0, 0.1, 32, 2.0, 0.0, 200)]  # a right tail: the upper side longer
+    [0.815, 1.2304]
+    """
+    from scipy import stats
+
+    if not math.isfinite(se) or n_sections < 2 or n < 3 or not (math.isfinite(skew) and math.isfinite(excess_kurtosis)):
+        low, high = t_interval(estimate, se, n_sections, level)
+        return float(low), float(high)
+    df = 2 / (2 / (n_sections - 1) + max(excess_kurtosis, 0.0) / n)
+    q = stats.t.ppf(0.5 + level / 2, df=df)
+
+    def x_of(t: float) -> float:  # g⁻¹(t/√n): where the quantile t falls on the skew-corrected scale
+        if abs(skew) < 1e-12:
+            return t / math.sqrt(n)
+        return 3 / skew * (math.cbrt(1 + skew * (t / math.sqrt(n) - skew / (6 * n))) - 1)
+
+    spread = se * math.sqrt(n)  # the influence values' sd, as the sections' standard error gives it
+    return float(estimate - spread * x_of(q)), float(estimate - spread * x_of(-q))
+
+
 def t_interval(estimate: float, se: float, n_sections: int, level: float = 0.95) -> tuple[float, float]:
     """Student-t interval with ``n_sections - 1`` degrees of freedom."""
     from scipy import stats

@@ -29,10 +29,13 @@ on common images (see ``docs/protocols.md`` for the derivation).
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import torch
 
 from ..distributed import all_reduce
-from .accumulators import DEFAULT_SECTIONS, Statistic
+from .accumulators import DEFAULT_SECTIONS, Estimate, Statistic, skew_interval
 from .partners import SCHEMES, mixing_image_variance, partner_moments
 
 #: The per-block moments a derangement-mixing DA's split estimate also keeps (see :mod:`dastat.stats.partners`).
@@ -108,6 +111,12 @@ class SplitTStddev(Statistic):
     statistic then also keeps the moments of :mod:`dastat.stats.partners` and its image part
     is the exact finite-``m`` correction derived in ``docs/protocols.md``. ``update`` then
     needs the originals, the views and each draw's partners.
+
+    The estimate is linear in per-block terms, so each block also keeps its own term ``v_k``
+    (``mean_k v_k`` is the variance before clamping): the shape of the blocks' influence
+    gives the interval its skewness and kurtosis (:func:`~dastat.stats.accumulators.skew_interval`),
+    since a draw effect with a heavy right tail makes a symmetric interval miss on the low side
+    (docs/calibration.md).
     """
 
     name = "t_stddev"
@@ -127,6 +136,7 @@ class SplitTStddev(Statistic):
         self.add_state("count")
         for state in ("draw_var", "within", "within_mean") + (PARTNER_STATES if partners else ()):
             self.add_state(state, num_classes)
+        self.block_terms: dict[int, torch.Tensor] = {}  # global block index -> v_k (C)
 
     def update(self, s: torch.Tensor, block_means: torch.Tensor, index: int, *, originals: torch.Tensor | None = None,
                views: torch.Tensor | None = None, perms: torch.Tensor | None = None) -> None:
@@ -136,31 +146,75 @@ class SplitTStddev(Statistic):
         if s.shape[:2] != (self.draws, self.block_size):
             raise ValueError(f"expected {self.draws} draws of {self.block_size} images, got {tuple(s.shape[:2])}")
         j = index % self.num_sections
-        self.count[j] += 1
-        self.draw_var[j] += block_means.var(0)
-        self.within[j] += s.var(1).mean(0)
-        self.within_mean[j] += s.mean(0).var(0)
+        terms = {"draw_var": block_means.var(0), "within": s.var(1).mean(0), "within_mean": s.mean(0).var(0)}
         if self.partners:
             if originals is None or views is None or perms is None:
                 raise ValueError("a split estimate with mixing partners needs the originals, views and partners")
-            moments = partner_moments(originals.detach().to("cpu", torch.float64), s.mean(0),
-                                      views.detach().to("cpu", torch.float64), perms.detach().cpu().long(),
-                                      self.partners)
-            for name, value in moments.items():
-                getattr(self, name)[j] += value
+            terms.update(partner_moments(originals.detach().to("cpu", torch.float64), s.mean(0),
+                                         views.detach().to("cpu", torch.float64), perms.detach().cpu().long(),
+                                         self.partners))
+        self.count[j] += 1
+        for name, value in terms.items():
+            getattr(self, name)[j] += value
+        self.block_terms[index] = self._variance_of(terms)
+
+    def _variance_of(self, averages: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The image component plus the draw component from per-block averages of the states (linear in them)."""
+        a, b = averages["within"], averages["within_mean"]
+        image = (self.draws * b - a) / (self.draws - 1)  # m · Var E[b | images] for a DA that does not mix
+        if self.partners:
+            image = mixing_image_variance(self.block_size, image, {n: averages[n] for n in PARTNER_STATES},
+                                          self.partners)
+        return image / self.block_size + averages["draw_var"]
 
     def variance(self, exclude: int | None = None) -> torch.Tensor:
         """Per-class variance of one block mean: image component plus draw component."""
         count = self.summed("count", exclude)
-        a, b, draw = (self.summed(s, exclude) / count for s in ("within", "within_mean", "draw_var"))
-        image = (self.draws * b - a) / (self.draws - 1)  # m · Var E[b | images] for a DA that does not mix
-        if self.partners:
-            moments = {name: self.summed(name, exclude) / count for name in PARTNER_STATES}
-            image = mixing_image_variance(self.block_size, image, moments, self.partners)
-        return (image / self.block_size + draw).clamp_min(0)
+        return self._variance_of({name: self.summed(name, exclude) / count for name in self._states
+                                  if name != "count"}).clamp_min(0)
 
     def value(self, exclude: int | None = None) -> float:
         return float((self.variance(exclude) / self.units_per_group).sqrt().mean())
+
+    def influence_shape(self) -> tuple[float, float]:
+        """Skewness and excess kurtosis of the blocks' influence on the estimate, ``Σ_c (v_k − V)_c / √V_c``
+        (proportional to ``Σ_c ∂T/∂V_c · (v_k − V)_c``)."""
+        from scipy import stats
+
+        terms = torch.stack([self.block_terms[k] for k in sorted(self.block_terms)])
+        mean = terms.mean(0)
+        weight = torch.where(mean > 0, mean.clamp_min(1e-300).rsqrt(), torch.zeros_like(mean))
+        influence = ((terms - mean) * weight).sum(1).numpy()
+        if len(influence) < 3 or not influence.std() > 0:
+            return 0.0, 0.0
+        return float(stats.skew(influence)), float(stats.kurtosis(influence))
+
+    def compute(self) -> Estimate:
+        estimate = super().compute()
+        if not math.isfinite(estimate.se):
+            return estimate
+        skew, kurtosis = self.influence_shape()
+        ci = skew_interval(estimate.value, estimate.se, len(self.sections()), skew, kurtosis, len(self.block_terms))
+        return replace(estimate, ci=ci)
+
+    def reset(self) -> None:
+        super().reset()
+        self.block_terms = {}
+
+    def merge(self, other: "SplitTStddev") -> "SplitTStddev":
+        super().merge(other)
+        self.block_terms.update(other.block_terms)
+        return self
+
+    def sync(self) -> None:
+        """Sum the states and gather every process's block terms (each block lives on one process)."""
+        super().sync()
+        size = int(all_reduce(torch.tensor([max(self.block_terms, default=-1) + 1], dtype=torch.float64), "max"))
+        dense = torch.zeros(size, self.num_classes + 1, dtype=torch.float64)
+        for k, term in self.block_terms.items():
+            dense[k, :-1], dense[k, -1] = term, 1
+        all_reduce(dense)
+        self.block_terms = {k: row[:-1] for k, row in enumerate(dense) if row[-1] > 0}
 
 
 class MeanStat(Statistic):
