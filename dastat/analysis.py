@@ -90,12 +90,8 @@ class Correlation:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record: ``group``, ``n``, the coefficients, ``*_p`` and ``*_ci`` as lists."""
         out: dict[str, Any] = {"group": json_safe(self.group), "n": self.n}
-        for name in COEFFICIENTS:
-            out[name] = json_safe(getattr(self, name))
-        for name in COEFFICIENTS:
-            out[f"{name}_p"] = json_safe(getattr(self, f"{name}_p"))
-        for name in COEFFICIENTS:
-            out[f"{name}_ci"] = json_safe(getattr(self, f"{name}_ci"))
+        for field_name in (f"{name}{suffix}" for suffix in ("", "_p", "_ci") for name in COEFFICIENTS):
+            out[field_name] = json_safe(getattr(self, field_name))
         out.update(kendall_variant="tau-b", ci_method=self.ci_method, confidence_level=self.confidence_level,
                    n_resamples=self.n_resamples, seed=self.seed)
         out.update(json_safe(self.extra))
