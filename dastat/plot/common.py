@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import UserError
 from ..io import atomic_path
 from ..stats.columns import column, direction
-from ..tables import apply_where, interval_columns, numeric, read_table, require_columns
+from ..tables import interval_columns, numeric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,12 +44,6 @@ def axis_label(name: str) -> str:
     text = f"{label} ({', '.join(notes)})" if notes else label
     # A long label takes two lines, so that it fits beside a panel's axis.
     return text.replace(" (", "\n(", 1) if len(text) > 44 else text
-
-
-def read_frame(data: Any, where: Iterable[str] | str | None, columns: Sequence[str]) -> "pd.DataFrame":
-    frame = apply_where(read_table(data), where)
-    require_columns(frame, columns)
-    return frame.reset_index(drop=True)
 
 
 def resolve_label(frame: "pd.DataFrame", label: str) -> str:

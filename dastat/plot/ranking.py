@@ -11,7 +11,8 @@ import numpy as np
 from ..display import format_p, leading_ties, short_name
 from ..errors import UserError
 from ..stats.columns import direction
-from .common import OKABE_ITO, axis_label, error_bars, numeric, panels, read_frame, resolve_label, setting_text, styled
+from ..tables import read_frame
+from .common import OKABE_ITO, axis_label, error_bars, panels, resolve_label, setting_text, styled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,9 +23,8 @@ if TYPE_CHECKING:
 def _ranked(records: Any, by: str, label: str, where):
     """The records best first by ``by`` (every row must have a value): the frame, its label column, the values
     and their error bars (``error_bars``' ``(err, kind)``)."""
-    frame = read_frame(records, where, [by])
+    frame = read_frame(records, where, [by], numbers=[by])
     label = resolve_label(frame, label)
-    frame[by] = numeric(frame[by], by)
     if frame[by].isna().any():
         raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
     frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)

@@ -12,8 +12,9 @@ import numpy as np
 from ..analysis import correlate
 from ..display import format_p, short_name
 from ..errors import UserError
-from .common import (axis_label, error_bars, numeric, palette, panels, read_frame, renderer, resolve_label, seeds_note,
-                     setting_text, styled)
+from ..tables import read_frame
+from .common import (axis_label, error_bars, palette, panels, renderer, resolve_label, seeds_note, setting_text,
+                     styled)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,10 +62,8 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
     >>> len(fig.axes[0].collections[-1].get_offsets())
     3
     """
-    frame = read_frame(results, where, [x, y] + ([group] if group else []))
+    frame = read_frame(results, where, [x, y] + ([group] if group else []), numbers=(x, y))
     label = resolve_label(frame, label)
-    for col in (x, y):
-        frame[col] = numeric(frame[col], col)
     colors = palette(frame[label].tolist())
     if group is not None and ax is not None:
         raise UserError("a grouped scatter draws one panel per group, so it cannot draw into a given ax")
