@@ -82,16 +82,12 @@ def shared_value(frame: "pd.DataFrame", *columns: str) -> str | None:
     return None
 
 
-def seeds_note(frame: "pd.DataFrame") -> str | None:
-    return shared_value(frame, "n_seeds", "seeds")
-
-
 def setting_text(frame: "pd.DataFrame", setting: dict | None = None) -> str:
     """"teacher X on Y, student Z, recipe R, N seeds" from ``setting`` or the columns the rows share."""
     setting = {k: v for k, v in (setting or {}).items() if v not in (None, "")}
     get = lambda key, *cols: setting.get(key) or shared_value(frame, *(cols or (key,)))  # noqa: E731
     teacher, data, student = get("teacher"), get("data"), get("student")
-    recipe, protocol, seeds = get("recipe"), get("protocol"), setting.get("seeds") or seeds_note(frame)
+    recipe, protocol, seeds = get("recipe"), get("protocol"), get("seeds", "n_seeds", "seeds")
     parts = []
     if teacher:
         parts.append(f"teacher {teacher}" + (f" on {data}" if data else ""))

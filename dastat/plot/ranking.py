@@ -89,8 +89,7 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
             ax.text(h + 0.02 * span, p, f"{v:.4g}{mark}", va="center", fontsize="x-small", color="0.2", gid="value")
         text = xlabel or axis_label(by)
         ax.set_xlabel(text + ("" if from_zero else "; axis not from 0"))
-        better = direction(by)
-        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if better else "")
+        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if direction(by) else "")
         context = ", ".join(filter(None, [setting_text(frame, setting), kind and f"bars: {kind}"]))
         ax.set_title(heading + (f"\n{context}" if context else ""))
         if any(marks):
