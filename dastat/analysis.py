@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import UserError
 from .io import json_safe
-from .tables import apply_where, numeric, read_table, require_columns
+from .tables import read_frame
 
 __all__ = ["Correlation", "correlate", "correlate_groups", "spearman_p", "COEFFICIENTS", "CI_METHODS"]
 
@@ -90,12 +90,8 @@ class Correlation:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record: ``group``, ``n``, the coefficients, ``*_p`` and ``*_ci`` as lists."""
         out: dict[str, Any] = {"group": json_safe(self.group), "n": self.n}
-        for name in COEFFICIENTS:
-            out[name] = json_safe(getattr(self, name))
-        for name in COEFFICIENTS:
-            out[f"{name}_p"] = json_safe(getattr(self, f"{name}_p"))
-        for name in COEFFICIENTS:
-            out[f"{name}_ci"] = json_safe(getattr(self, f"{name}_ci"))
+        for field_name in (f"{name}{suffix}" for suffix in ("", "_p", "_ci") for name in COEFFICIENTS):
+            out[field_name] = json_safe(getattr(self, field_name))
         out.update(kendall_variant="tau-b", ci_method=self.ci_method, confidence_level=self.confidence_level,
                    n_resamples=self.n_resamples, seed=self.seed)
         out.update(json_safe(self.extra))
@@ -331,10 +327,7 @@ def correlate_groups(data: Any, x: str, y: str, *, group: str | None = None,
     >>> [(c.group, round(c.spearman, 2)) for c in correlate_groups(rows, "u", "v", group="s", n_resamples=0)]
     [('a', 0.5), ('b', 1.0)]
     """
-    frame = apply_where(read_table(data), where)
-    require_columns(frame, [x, y] + ([group] if group else []))
-    for col in (x, y):
-        frame[col] = numeric(frame[col], col)
+    frame = read_frame(data, where, [x, y] + ([group] if group else []), numbers=(x, y))
     extra = {"x": x, "y": y}
     if group is None:
         return [_with_extra(correlate(frame[x].to_numpy(), frame[y].to_numpy(), **kwargs), extra)]

@@ -11,7 +11,6 @@ from .display import text_table
 from .stats.columns import COLUMNS, SCORES, direction
 
 
-
 def better(name: str) -> str:
     """``lower is better``, ``higher is better``, or what the statistic describes when neither is."""
     way = direction(name)
@@ -22,18 +21,6 @@ def _num(value: Any, fmt: str = ".5f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return format(value, fmt)
-
-
-def _distinct(r: ScoreResult) -> str:
-    flag = r.extra.get("distinct_from_next")
-    return "" if flag is None else ("yes" if flag else "no")
-
-
-def _rank_cell(r: ScoreResult, i: int, ranked: bool) -> str:
-    if not ranked:
-        return "-"
-    rank = r.extra.get("rank", i)
-    return "–" if rank is None else str(rank)
 
 
 def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
@@ -49,10 +36,12 @@ def format_table(results: Sequence[ScoreResult], *, ranked: bool = True) -> str:
     for i, r in enumerate(results, 1):
         lo, hi = r.t_stddev_ci
         half = r.relative_half_width
-        row = [_rank_cell(r, i, ranked), r.da, _num(r.t_stddev), f"[{_num(lo)}, {_num(hi)}]",
+        rank = r.extra.get("rank", i) if ranked else "-"  # a DA without a value has rank None: "–"
+        row = ["–" if rank is None else str(rank), r.da, _num(r.t_stddev), f"[{_num(lo)}, {_num(hi)}]",
                _num(100 * half if math.isfinite(half) else None, ".1f")]
         if ranked:
-            row.append(_distinct(r))
+            flag = r.extra.get("distinct_from_next")
+            row.append("" if flag is None else "yes" if flag else "no")
         row += [_num(r.teacher_entropy, ".3f"), _num(r.get(ce_name), ".3e"), _num(r.get("affinity"), ".3f"),
                 _num(r.get("kl_view"), ".4f"), _num(r.get("order_violation"), ".3f"),
                 f"{r.n_images:,}", f"{r.n_forward:,}", f"{r.seconds:.1f}"]

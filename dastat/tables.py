@@ -120,6 +120,17 @@ def numeric(column: "pd.Series", name: str) -> "pd.Series":
     return converted.astype(float)
 
 
+def read_frame(data: Any, where: Iterable[str] | str | None, columns: Sequence[str] = (),
+               numbers: Sequence[str] = ()) -> "pd.DataFrame":
+    """:func:`read_table` of ``data``, rows filtered by ``where`` and numbered from 0, checked to have
+    ``columns``, with the columns ``numbers`` as floats (:func:`numeric`)."""
+    frame = apply_where(read_table(data), where)
+    require_columns(frame, columns)
+    for col in numbers:
+        frame[col] = numeric(frame[col], col)
+    return frame.reset_index(drop=True)
+
+
 def apply_where(frame: "pd.DataFrame", where: Iterable[str] | str | None) -> "pd.DataFrame":
     """Rows whose column equals a value, for each ``"COLUMN=VALUE"`` condition (all must hold).
 

@@ -35,7 +35,6 @@ from .stats.columns import VALIDATED
 KIND = "dastat validate"
 
 
-
 @dataclass
 class ValidationResult:
     """The results table and the correlations of T. stddev with the students' test loss and top-1."""
@@ -243,9 +242,7 @@ def _canonical(spec: str, scores: dict[str, Any]) -> str:
 
 
 def _write_table(out: Path, result: ValidationResult) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame(result.rows)
+    frame = result.to_frame()
     for column in [c for c in frame.columns if c.endswith("_ci")]:
         frame[f"{column}_low"] = [v[0] if isinstance(v, list) else math.nan for v in frame[column]]
         frame[f"{column}_high"] = [v[1] if isinstance(v, list) else math.nan for v in frame[column]]

@@ -11,15 +11,12 @@ import torch
 import torch.nn.functional as F
 
 
-def _uniform_ints(high: int, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``n`` integers uniform in ``[0, high)``, drawn on the generator's device then moved."""
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return torch.randint(0, high, (n,), generator=generator, device=gen_device).to(device)
+def _gen_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
 
 
 def _coins(n: int, generator: torch.Generator | None, device: torch.device, p: float = 0.5) -> torch.Tensor:
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return (torch.rand(n, generator=generator, device=gen_device) < p).to(device)
+    return (torch.rand(n, generator=generator, device=_gen_device(generator)) < p).to(device)
 
 
 def hflip(x: torch.Tensor) -> torch.Tensor:
@@ -53,10 +50,7 @@ def random_crop(
     if padding <= 0:
         return x.clone()
     n = x.shape[0] if per_sample else 1
-    offsets = torch.stack(
-        [_uniform_ints(2 * padding + 1, n, generator, x.device), _uniform_ints(2 * padding + 1, n, generator, x.device)],
-        dim=1,
-    )
+    offsets = torch.stack([randint(2 * padding + 1, n, generator, x.device) for _ in range(2)], dim=1)  # rows, cols
     return crop_with_offsets(x, padding, offsets.expand(x.shape[0], 2))
 
 
@@ -83,19 +77,14 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 # obtained by inverting their CDF on uniforms so no global RNG is ever touched.
 
 
-def _gen_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
-
-
 def uniform(n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
     """``n`` floats uniform in ``[0, 1)`` (float64), drawn from ``generator``."""
-    u = torch.rand(n, generator=generator, device=_gen_device(generator), dtype=torch.float64)
-    return u.to(device)
+    return torch.rand(n, generator=generator, device=_gen_device(generator), dtype=torch.float64).to(device)
 
 
 def randint(high: int, n: int, generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Tensor:
     """``n`` integers uniform in ``[0, high)`` (int64), drawn from ``generator``."""
-    return _uniform_ints(high, n, generator, torch.device(device))
+    return torch.randint(0, high, (n,), generator=generator, device=_gen_device(generator)).to(device)
 
 
 def sample_gamma(alpha: torch.Tensor | float, n: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -63,9 +63,7 @@ class CropFlip(Augmentation):
         pad = AF.default_padding(w) if self.padding is None else self.padding
         self.require(pad <= w, "padding", f"at most the image side {w}", pad)
         draws = n if self.per_sample else 1
-        offsets = torch.stack(
-            [AF.randint(2 * pad + 1, draws, generator, x.device), AF.randint(2 * pad + 1, draws, generator, x.device)], 1
-        )
+        offsets = torch.stack([AF.randint(2 * pad + 1, draws, generator, x.device) for _ in range(2)], 1)  # rows, cols
         return {"padding": pad, "offsets": offsets, "flip": AF.uniform(draws, generator, x.device) < 0.5}
 
     def apply(self, x, y, params):

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 
+from .. import __version__
 from ..errors import UserError
 
 #: Subcommand modules, in the order ``dastat --help`` lists them.
@@ -23,8 +24,7 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser whose mistakes are one line, ``dastat: error: ...``, like every other user error."""
 
     def error(self, message: str):  # type: ignore[override]
-        hint = f"; see '{self.prog} --help'"
-        self.exit(2, f"dastat: error: {message}{hint}\n")
+        self.exit(2, f"dastat: error: {message}; see '{self.prog} --help'\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="dastat",
         description="Rank data augmentations for knowledge distillation from the teacher alone.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         try:
@@ -58,12 +58,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _command(argv: list[str]) -> str:
     """The subcommand an argument list asks for: its first word that is not an option ("" when none)."""
     return next((a for a in argv if not a.startswith("-")), "")
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def _drop_stdout() -> None:

@@ -63,11 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_report(args: argparse.Namespace, results) -> None:
     """The HTML page: the table's rows, its scatter (one panel per group) and the coefficients."""
-    from ..tables import apply_where, read_table
     from ..html_report import write_html_report
+    from ..tables import read_frame
 
-    frame = apply_where(read_table(args.file), args.where)
-    records = frame.to_dict(orient="records")
+    records = read_frame(args.file, args.where).to_dict(orient="records")
     write_html_report(args.report, records, title=f"{args.y} against {args.x}: {args.file}", ranked=False,
                       bars=args.group is None, label=args.label, scatter=[(args.x, args.y)], group=args.group,
                       correlations=[r.to_dict() for r in results])

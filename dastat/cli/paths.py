@@ -38,11 +38,6 @@ def expand_paths(args) -> None:
             setattr(args, name, expand_path(value))
 
 
-def _writable(folder: Path, flag: str, path: Path) -> None:
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path}: the folder {folder} is not writable; choose another place")
-
-
 def _writable_place(folder: Path, flag: str, path: Path) -> None:
     """Create and remove a probe file: ``os.access`` says yes to root in /proc or on a read-only mount."""
     import tempfile
@@ -77,7 +72,8 @@ def check_output_file(path: str | os.PathLike | None, flag: str, suffixes: Itera
         raise UserError(f"{flag} {path}: the folder {parent} does not exist; create it first")
     if path.exists() and not os.access(path, os.W_OK):
         raise UserError(f"{flag} {path}: the file is not writable; choose another name")
-    _writable(parent, flag, path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: the folder {parent} is not writable; choose another place")
     _writable_place(parent, flag, path)
     if path.suffix.lower() == ".csv":
         from ..provenance import check_sidecar

@@ -36,11 +36,8 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _find_idx(root: Path, stem: str) -> Path | None:
-    for candidate in (root / stem, root / f"{stem}.gz", root / "FashionMNIST" / "raw" / stem,
-                      root / "FashionMNIST" / "raw" / f"{stem}.gz"):
-        if candidate.exists():
-            return candidate
-    return None
+    folders = (root, root / "FashionMNIST" / "raw")
+    return next((p for folder in folders for p in (folder / stem, folder / f"{stem}.gz") if p.exists()), None)
 
 
 def load_fashion_mnist(root: str | None, download: bool) -> ImageData:

@@ -54,9 +54,7 @@ def load_folders(name: str, spec_root: str, resolution: Resolution | None, given
         train = FolderSplit(root / "train", samples=train_samples, class_names=classes,
                             random_crop=view == "resized-crop-flip", **common)
         test = FolderSplit(root / "val", samples=val_samples, class_names=classes, **common)
-    else:
-        if not root.is_dir():
-            raise UserError(f"image folder {root} does not exist")
+    else:  # a missing root is the listing's to report (folders._scan), in the same sentence
         train_dir = root / "train" if (root / "train").is_dir() else root
         test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
         train = FolderSplit(train_dir, random_crop=view == "resized-crop-flip", **common)

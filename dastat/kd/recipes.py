@@ -161,13 +161,8 @@ def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
 
 def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``name: stored → wanted`` for every field that ``wanted`` sets to another value."""
-    out = []
-    for key, value in wanted.items():
-        if value is None:
-            continue
-        if key in stored and _normal(stored[key]) != _normal(value):
-            out.append(f"{key} {stored[key]!r} vs {value!r}")
-    return out
+    return [f"{key} {stored[key]!r} vs {value!r}" for key, value in wanted.items()
+            if value is not None and key in stored and _normal(stored[key]) != _normal(value)]
 
 
 def _normal(value: Any) -> Any:

@@ -165,12 +165,9 @@ class RunDir:
         self.provenance: dict[str, Any] | None = None
 
     def prepare(self) -> None:
+        """Open the TensorBoard writer, when it is installed (the folder exists: :func:`run_lock` made it)."""
         if not self.active:
             return
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"cannot create the run folder {self.path}: {exc.strerror}") from None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional

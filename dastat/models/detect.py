@@ -75,12 +75,10 @@ class Fit:
 def compare(expected: Mapping[str, torch.Tensor | torch.Size], state: Mapping[str, torch.Tensor]) -> Fit:
     """Compare ``state`` with the keys and shapes a network expects (``expected``)."""
     shapes = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in expected.items()}
-    result = Fit()
-    result.missing = [k for k in shapes if k not in state and not k.endswith(OPTIONAL_SUFFIX)]
-    result.unexpected = [k for k in state if k not in shapes]
-    result.mismatched = [(k, list(state[k].shape), list(shape)) for k, shape in shapes.items()
-                         if k in state and tuple(state[k].shape) != shape]
-    return result
+    return Fit(missing=[k for k in shapes if k not in state and not k.endswith(OPTIONAL_SUFFIX)],
+               unexpected=[k for k in state if k not in shapes],
+               mismatched=[(k, list(state[k].shape), list(shape)) for k, shape in shapes.items()
+                           if k in state and tuple(state[k].shape) != shape])
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import UserError
 from ..io import atomic_path
 from ..stats.columns import column, direction
-from ..tables import apply_where, interval_columns, numeric, read_table, require_columns
+from ..tables import interval_columns, numeric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,12 +44,6 @@ def axis_label(name: str) -> str:
     text = f"{label} ({', '.join(notes)})" if notes else label
     # A long label takes two lines, so that it fits beside a panel's axis.
     return text.replace(" (", "\n(", 1) if len(text) > 44 else text
-
-
-def read_frame(data: Any, where: Iterable[str] | str | None, columns: Sequence[str]) -> "pd.DataFrame":
-    frame = apply_where(read_table(data), where)
-    require_columns(frame, columns)
-    return frame.reset_index(drop=True)
 
 
 def resolve_label(frame: "pd.DataFrame", label: str) -> str:
@@ -88,16 +82,12 @@ def shared_value(frame: "pd.DataFrame", *columns: str) -> str | None:
     return None
 
 
-def seeds_note(frame: "pd.DataFrame") -> str | None:
-    return shared_value(frame, "n_seeds", "seeds")
-
-
 def setting_text(frame: "pd.DataFrame", setting: dict | None = None) -> str:
     """"teacher X on Y, student Z, recipe R, N seeds" from ``setting`` or the columns the rows share."""
     setting = {k: v for k, v in (setting or {}).items() if v not in (None, "")}
     get = lambda key, *cols: setting.get(key) or shared_value(frame, *(cols or (key,)))  # noqa: E731
     teacher, data, student = get("teacher"), get("data"), get("student")
-    recipe, protocol, seeds = get("recipe"), get("protocol"), setting.get("seeds") or seeds_note(frame)
+    recipe, protocol, seeds = get("recipe"), get("protocol"), get("seeds", "n_seeds", "seeds")
     parts = []
     if teacher:
         parts.append(f"teacher {teacher}" + (f" on {data}" if data else ""))

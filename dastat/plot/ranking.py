@@ -11,7 +11,8 @@ import numpy as np
 from ..display import format_p, leading_ties, short_name
 from ..errors import UserError
 from ..stats.columns import direction
-from .common import OKABE_ITO, axis_label, error_bars, numeric, panels, read_frame, resolve_label, setting_text, styled
+from ..tables import read_frame
+from .common import OKABE_ITO, axis_label, error_bars, panels, resolve_label, setting_text, styled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,9 +23,8 @@ if TYPE_CHECKING:
 def _ranked(records: Any, by: str, label: str, where):
     """The records best first by ``by`` (every row must have a value): the frame, its label column, the values
     and their error bars (``error_bars``' ``(err, kind)``)."""
-    frame = read_frame(records, where, [by])
+    frame = read_frame(records, where, [by], numbers=[by])
     label = resolve_label(frame, label)
-    frame[by] = numeric(frame[by], by)
     if frame[by].isna().any():
         raise UserError(f"column {by!r} must have a value in every row; remove the empty rows")
     frame = frame.sort_values(by, ascending=direction(by) != "higher", kind="stable").reset_index(drop=True)
@@ -89,8 +89,7 @@ def ranking_bars(records: Any, by: str = "t_stddev", *, label: str = "da",
             ax.text(h + 0.02 * span, p, f"{v:.4g}{mark}", va="center", fontsize="x-small", color="0.2", gid="value")
         text = xlabel or axis_label(by)
         ax.set_xlabel(text + ("" if from_zero else "; axis not from 0"))
-        better = direction(by)
-        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if better else "")
+        heading = title or f"Data augmentations ranked by {short_name(by)}" + (", best first" if direction(by) else "")
         context = ", ".join(filter(None, [setting_text(frame, setting), kind and f"bars: {kind}"]))
         ax.set_title(heading + (f"\n{context}" if context else ""))
         if any(marks):

@@ -12,8 +12,8 @@ import numpy as np
 from ..analysis import correlate
 from ..display import format_p, short_name
 from ..errors import UserError
-from .common import (axis_label, error_bars, numeric, palette, panels, read_frame, renderer, resolve_label, seeds_note,
-                     setting_text, styled)
+from ..tables import read_frame
+from .common import axis_label, error_bars, palette, panels, renderer, resolve_label, setting_text, shared_value, styled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,10 +61,8 @@ def scatter(results: Any, x: str = "t_stddev", y: str = "test_loss", *, label: s
     >>> len(fig.axes[0].collections[-1].get_offsets())
     3
     """
-    frame = read_frame(results, where, [x, y] + ([group] if group else []))
+    frame = read_frame(results, where, [x, y] + ([group] if group else []), numbers=(x, y))
     label = resolve_label(frame, label)
-    for col in (x, y):
-        frame[col] = numeric(frame[col], col)
     colors = palette(frame[label].tolist())
     if group is not None and ax is not None:
         raise UserError("a grouped scatter draws one panel per group, so it cannot draw into a given ax")
@@ -151,7 +149,7 @@ def _scatter_panel(ax: "Axes", frame: "pd.DataFrame", x: str, y: str, label: str
     # T. stddev is ~1e-3: a shared power of ten keeps the tick labels short enough not to collide.
     ax.ticklabel_format(axis="both", style="sci", scilimits=(-2, 4), useMathText=True)
     ax.xaxis.set_major_locator(MaxNLocator(5))
-    return _bar_caption(x, y, xkind, ykind, seeds_note(frame))
+    return _bar_caption(x, y, xkind, ykind, shared_value(frame, "n_seeds", "seeds"))
 
 
 # Where a label may go, in points from its point: nearest first, then rings further out
