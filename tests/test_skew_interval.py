@@ -127,3 +127,10 @@ def test_a_split_estimate_does_not_stop_early_before_its_minimum_blocks():
         if n < MIN_SPLIT_BLOCKS:
             assert not split.done, n
     assert block.converged and MIN_BLOCKS <= 32 and split.converged
+
+
+def test_too_few_blocks_for_a_shape_give_the_plain_t_interval():
+    split = _split_under_a_draw_effect(np.random.default_rng(7), 2, lambda u: sps.norm.ppf(u))
+    estimate = split.compute()
+    assert split.influence_shape() == (0.0, 0.0)
+    assert estimate.ci == pytest.approx(t_interval(estimate.value, estimate.se, 2))

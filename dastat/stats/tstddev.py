@@ -181,11 +181,13 @@ class SplitTStddev(Statistic):
         (proportional to ``Σ_c ∂T/∂V_c · (v_k − V)_c``)."""
         from scipy import stats
 
+        if len(self.block_terms) < 3:  # no shape to read: the plain t interval
+            return 0.0, 0.0
         terms = torch.stack([self.block_terms[k] for k in sorted(self.block_terms)])
         mean = terms.mean(0)
         weight = torch.where(mean > 0, mean.clamp_min(1e-300).rsqrt(), torch.zeros_like(mean))
         influence = ((terms - mean) * weight).sum(1).numpy()
-        if len(influence) < 3 or not influence.std() > 0:
+        if not influence.std() > 0:
             return 0.0, 0.0
         return float(stats.skew(influence)), float(stats.kurtosis(influence))
 
