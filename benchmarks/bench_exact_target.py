@@ -43,7 +43,7 @@ from dastat.io import atomic_write_text
 from dastat.seeding import generator
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doc_sections import write_section  # noqa: E402
+from doc_sections import publish, write_section  # noqa: E402
 
 GROUP = 320
 SECTIONS = 32
@@ -229,11 +229,7 @@ def main(argv=None) -> int:
         summary.update({k: previous[k] for k in ("passes", "seeds", "machine")}, seconds=previous["seconds"])
     else:
         summary["seconds"] = seconds
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
-    print(render(summary))
-    if args.docs:
-        write_docs(args.docs, summary)
+    publish(args.json, summary, render(summary), args.docs, BEGIN, END)
     return 0
 
 

@@ -39,9 +39,9 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_calibration as bc  # noqa: E402  (the synthetic teacher and its DA kinds)
-from doc_sections import write_section  # noqa: E402
+from doc_sections import publish, write_section  # noqa: E402
 
-from dastat.io import atomic_write_text  # noqa: E402
+from dastat.stats.accumulators import skew_interval  # noqa: E402
 
 KIND = "shift_lognormal"
 CHECKPOINTS = (64, 128, 204, 512, 1024, 2048, 4096)
@@ -58,24 +58,17 @@ def intervals(stat, rng) -> dict[str, tuple[float, float]]:
     pseudo = g * value - (g - 1) * leave_out
     se = math.sqrt((g - 1) / g * ((leave_out - leave_out.mean()) ** 2).sum())
     q = st.t.ppf(0.975, g - 1)
-    kurtosis = max(float(st.kurtosis(pseudo, bias=False)), 0.0)
-    q_kurtosis = st.t.ppf(0.975, 2 / (2 / (g - 1) + kurtosis / g))
-    spread = pseudo.std(ddof=1)
+    kurtosis = float(st.kurtosis(pseudo, bias=False))
     skew = float(st.skew(pseudo, bias=False))
-
-    def hall_inverse(t: float) -> float:  # the t-quantile's place on the skew-corrected scale
-        if abs(skew) < 1e-8:
-            return t / math.sqrt(g)
-        return 3 / skew * (np.cbrt(1 + skew * (t / math.sqrt(g) - skew / (6 * g))) - 1)
-
     resamples = pseudo[rng.integers(0, g, size=(2000, g))]
     t_star = (resamples.mean(1) - pseudo.mean()) / (resamples.std(1, ddof=1) / math.sqrt(g))
     low_t, high_t = np.quantile(t_star, [0.025, 0.975])
     return {
         "dastat": stat.compute().ci,
         "jackknife t": (value - q * se, value + q * se),
-        "kurtosis df": (value - q_kurtosis * se, value + q_kurtosis * se),
-        "Hall": (value - spread * hall_inverse(q), value - spread * hall_inverse(-q)),
+        # the pseudo-values' sd over √g is the jackknife se, so these are skew_interval on g pseudo-values
+        "kurtosis df": skew_interval(value, se, g, 0.0, kurtosis, g),
+        "Hall": skew_interval(value, se, g, skew, 0.0, g),
         "bootstrap-t": (value - high_t * se, value - low_t * se),
         "log": (value * math.exp(-q * se / value), value * math.exp(q * se / value)),
     }
@@ -153,11 +146,7 @@ def main(argv=None) -> int:
     summary = {"kind": KIND, "reps": args.reps, "truth": truth, "truth_se": truth_se,
                "rows": summarise(runs, truth), "seconds": time.perf_counter() - start,
                "machine": f"{platform.machine()}, 1 torch thread"}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
-    print(render(summary))
-    if args.docs:
-        write_docs(args.docs, summary)
+    publish(args.json, summary, render(summary), args.docs, BEGIN, END)
     return 0
 
 

@@ -41,6 +41,16 @@ def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return tensor
 
 
+def all_reduce_rows(rows: dict[int, torch.Tensor], width: int) -> torch.Tensor:
+    """Rows kept by global index on the processes that made them, summed into one dense float64 tensor
+    (index × ``width``; a collective under ``torchrun``): every process gets every row, zeros where none was."""
+    size = all_reduce(torch.tensor([max(rows, default=-1) + 1], dtype=torch.float64), "max")
+    dense = torch.zeros(int(size.item()), width, dtype=torch.float64)
+    for index, row in rows.items():
+        dense[index] = row
+    return all_reduce(dense)
+
+
 def is_main_process() -> bool:
     """True outside ``torchrun`` and on rank 0 inside it: the process that prints and writes."""
     return process_group()[0] == 0

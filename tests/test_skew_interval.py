@@ -122,11 +122,14 @@ def test_a_split_estimate_does_not_stop_early_before_its_minimum_blocks():
     MIN_SPLIT_BLOCKS on, where a heavy-tailed draw effect has had its chance to show."""
     protocol = FastProtocol(ScoreConfig(max_images=10 ** 7))
     block, split = _collector(1, 0.001), _collector(4, 0.001)
+    stopped = {}
     for n in range(1, MIN_SPLIT_BLOCKS + 1):
         protocol.after_block([block, split], n, 1)
-        if n < MIN_SPLIT_BLOCKS:
-            assert not split.done, n
-    assert block.converged and MIN_BLOCKS <= 32 and split.converged
+        for name, c in (("block", block), ("split", split)):
+            if c.done:
+                stopped.setdefault(name, n)
+    assert stopped == {"block": MIN_BLOCKS, "split": MIN_SPLIT_BLOCKS}
+    assert block.converged and split.converged
 
 
 def test_too_few_blocks_for_a_shape_give_the_plain_t_interval():

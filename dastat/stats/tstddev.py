@@ -34,7 +34,7 @@ from dataclasses import replace
 
 import torch
 
-from ..distributed import all_reduce
+from ..distributed import all_reduce_rows
 from .accumulators import DEFAULT_SECTIONS, Estimate, Statistic, skew_interval
 from .partners import SCHEMES, mixing_image_variance, partner_moments
 
@@ -183,7 +183,7 @@ class SplitTStddev(Statistic):
 
         if len(self.block_terms) < 3:  # no shape to read: the plain t interval
             return 0.0, 0.0
-        terms = torch.stack([self.block_terms[k] for k in sorted(self.block_terms)])
+        terms = torch.stack(list(self.block_terms.values()))  # the moments do not depend on the order
         mean = terms.mean(0)
         weight = torch.where(mean > 0, mean.clamp_min(1e-300).rsqrt(), torch.zeros_like(mean))
         influence = ((terms - mean) * weight).sum(1).numpy()
@@ -211,11 +211,8 @@ class SplitTStddev(Statistic):
     def sync(self) -> None:
         """Sum the states and gather every process's block terms (each block lives on one process)."""
         super().sync()
-        size = int(all_reduce(torch.tensor([max(self.block_terms, default=-1) + 1], dtype=torch.float64), "max"))
-        dense = torch.zeros(size, self.num_classes + 1, dtype=torch.float64)
-        for k, term in self.block_terms.items():
-            dense[k, :-1], dense[k, -1] = term, 1
-        all_reduce(dense)
+        marked = {k: torch.cat([term, term.new_ones(1)]) for k, term in self.block_terms.items()}  # last: present
+        dense = all_reduce_rows(marked, self.num_classes + 1)
         self.block_terms = {k: row[:-1] for k, row in enumerate(dense) if row[-1] > 0}
 
 
@@ -271,9 +268,5 @@ class PaperGroups:
 
     def means(self) -> list[tuple[int, torch.Tensor]]:
         """Every complete group's index and mean (summed over all processes; a collective under ``torchrun``)."""
-        size = all_reduce(torch.tensor([max(self._sums, default=-1) + 1], dtype=torch.float64), "max")
-        dense = torch.zeros(int(size.item()), self.num_classes + 2, dtype=torch.float64)
-        for g, row in self._sums.items():
-            dense[g] = row
-        all_reduce(dense)
+        dense = all_reduce_rows(self._sums, self.num_classes + 2)
         return [(g, row[:-2] / row[-2]) for g, row in enumerate(dense) if row[-1] == self.batches]
